@@ -1,0 +1,3 @@
+"""nasloop: autonomous, LLM-driven neural architecture search."""
+
+__version__ = "0.1.0"

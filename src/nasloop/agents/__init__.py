@@ -1,0 +1,1 @@
+"""Agents: prompt improvers and code generators (heuristic and LLM), mutation operators, diffs."""

@@ -1,0 +1,101 @@
+"""The two agent roles as interfaces, shared by the heuristic and the LLM implementations.
+
+Agents never touch the archive: they get a request, return an answer plus the calls they
+made (prompt, raw response, latency), and the graph's nodes record both.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from nasloop.memory.archive import Candidate
+from nasloop.memory.triples import Triple
+
+
+class TaskInfo(BaseModel):
+    """What the search is for, as the agents are told."""
+
+    dataset: str
+    in_shape: tuple[int, int, int, int]  # (B, C, H, W) handed to candidates
+    num_classes: int
+    metric: str = "val_accuracy"
+    epochs: int = 1
+
+    def describe(self) -> str:
+        b, c, h, w = self.in_shape
+        return (
+            f"image classification on {self.dataset}: inputs ({c}, {h}, {w}), "
+            f"{self.num_classes} classes; metric: {self.metric} after {self.epochs} epoch(s)"
+        )
+
+
+class AgentCall(BaseModel):
+    """One call an agent made (an LLM call, or the heuristic's decision)."""
+
+    role: str  # improver | generator
+    model: str
+    prompt: str
+    response: str
+    latency_s: float
+    ok: bool = True
+    error: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+
+
+class Instruction(BaseModel):
+    """The improver's answer: which parent to change, what it saw, what to do."""
+
+    parent_id: int
+    problem: str
+    modification: str  # free text handed to the generator (or a mutation's description)
+    expected_effect: str = ""
+    mutation: dict[str, Any] | None = None  # a typed Mutation, when the improver chose one
+
+
+class ImproveRequest(BaseModel):
+    step: int  # the step the instruction is for
+    seed: int  # run seed; agents derive their randomness from (seed, step)
+    task: TaskInfo
+    triples: list[Triple]  # the last K, oldest first
+    last: Candidate | None  # the candidate just recorded
+    parents: list[Candidate]  # trained candidates to choose from, best first
+
+
+class ImproveResult(BaseModel):
+    instruction: Instruction | None  # None when the answer was unusable
+    calls: list[AgentCall] = Field(default_factory=list)
+    error: str | None = None
+
+
+class GenerateRequest(BaseModel):
+    step: int
+    seed: int
+    task: TaskInfo
+    parent: Candidate
+    instruction: Instruction
+    triples: list[Triple]
+
+
+class Generation(BaseModel):
+    code: str | None  # None when no usable code came out
+    calls: list[AgentCall] = Field(default_factory=list)
+    error: str | None = None  # why there is no code
+
+
+class PromptImprover(Protocol):
+    """Reads what happened and writes the next instruction."""
+
+    name: str
+
+    def improve(self, request: ImproveRequest) -> ImproveResult: ...
+
+
+class CodeGenerator(Protocol):
+    """Turns an instruction and a parent into new model code."""
+
+    name: str
+
+    def generate(self, request: GenerateRequest) -> Generation: ...

@@ -1,0 +1,159 @@
+"""LLM-free agents for the embedded default: every node runs for real, only the brains differ.
+
+The improver picks a typed mutation, weighting each operator by what the last K triples
+say it did (rewarded gains, penalised losses and failures); the generator realises it with
+the LibCST mutation operators.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+from nasloop.agents.base import (
+    AgentCall,
+    GenerateRequest,
+    Generation,
+    ImproveRequest,
+    ImproveResult,
+    Instruction,
+)
+from nasloop.agents.mutation import Mutation, MutationError, applicable_mutations, apply_mutation
+from nasloop.memory.triples import Triple
+
+MODEL = "heuristic"
+
+
+def _rng(seed: int, step: int, salt: str) -> random.Random:
+    # Derived from (seed, step), so a resumed run makes the same choices it would have made.
+    return random.Random(f"{seed}:{step}:{salt}")
+
+
+def op_of(modification: str) -> str:
+    """The operator name of a mutation description: 'widen(layer=conv2, factor=2)' -> 'widen'."""
+    return modification.split("(", 1)[0].strip()
+
+
+def operator_weights(ops: list[str], triples: list[Triple]) -> dict[str, float]:
+    """Weight per operator from recent outcomes: gains multiply it up, losses and failures down."""
+    weights = dict.fromkeys(ops, 1.0)
+    for t in triples:
+        op = op_of(t.modification)
+        if op not in weights:
+            continue
+        if t.failure_class == "duplicate":
+            weights[op] *= 0.8
+        elif t.failure_class is not None:
+            weights[op] *= 0.4
+        elif t.delta is not None:
+            weights[op] *= 1.0 + max(-0.6, min(3.0, 10.0 * t.delta))
+    return {op: max(w, 0.05) for op, w in weights.items()}
+
+
+def _problem(request: ImproveRequest) -> str:
+    last = request.last
+    best = request.parents[0] if request.parents else None
+    if last is not None and last.failure_class is not None:
+        msg = (last.failure_message or "").splitlines()[0][:120] if last.failure_message else ""
+        return f"last candidate #{last.id} failed: {last.failure_class}" + (
+            f": {msg}" if msg else ""
+        )
+    best_s = (
+        f"best val_accuracy {best.val_accuracy:.4f} (#{best.id})" if best else "nothing trained"
+    )
+    if last is not None and last.val_accuracy is not None:
+        return f"last candidate #{last.id} reached {last.val_accuracy:.4f}; {best_s}"
+    return best_s
+
+
+class HeuristicImprover:
+    """Chooses a parent (the best, sometimes another of the top k) and a typed mutation."""
+
+    name = MODEL
+
+    def __init__(self, explore: float = 0.2, top_k: int = 5) -> None:
+        self.explore = explore
+        self.top_k = top_k
+
+    def improve(self, request: ImproveRequest) -> ImproveResult:
+        t0 = time.perf_counter()
+        rng = _rng(request.seed, request.step, "improve")
+        pool = request.parents[: self.top_k]
+        if not pool:
+            return ImproveResult(instruction=None, error="no trained candidate to improve yet")
+        parent = pool[0]
+        if len(pool) > 1 and rng.random() < self.explore:
+            parent = rng.choice(pool[1:])
+        try:
+            options = applicable_mutations(parent.code or "")
+        except MutationError as err:
+            return ImproveResult(instruction=None, error=f"parent #{parent.id}: {err}")
+        tried = {t.modification for t in request.triples if t.failure_class is not None}
+        fresh = [m for m in options if m.describe() not in tried] or options
+        if not fresh:
+            return ImproveResult(instruction=None, error=f"no mutation applies to #{parent.id}")
+        weights = operator_weights(sorted({m.op for m in fresh}), request.triples)
+        ops = list(weights)
+        op = rng.choices(ops, weights=[weights[o] for o in ops])[0]
+        mutation = rng.choice([m for m in fresh if m.op == op])
+        instruction = Instruction(
+            parent_id=parent.id,
+            problem=_problem(request),
+            modification=mutation.describe(),
+            expected_effect=f"raise {request.task.metric}",
+            mutation=mutation.model_dump(),
+        )
+        seen = {
+            "parent": parent.id,
+            "triples": [t.render() for t in request.triples],
+            "weights": {o: round(w, 3) for o, w in weights.items()},
+        }
+        call = AgentCall(
+            role="improver",
+            model=MODEL,
+            prompt=json.dumps(seen),
+            response=instruction.model_dump_json(),
+            latency_s=time.perf_counter() - t0,
+        )
+        return ImproveResult(instruction=instruction, calls=[call])
+
+
+class HeuristicGenerator:
+    """Applies the instruction's typed mutation to the parent code with LibCST."""
+
+    name = MODEL
+
+    def generate(self, request: GenerateRequest) -> Generation:
+        t0 = time.perf_counter()
+        parent_code = request.parent.code or ""
+        spec = request.instruction.mutation
+        try:
+            if spec is not None:
+                mutation = Mutation.model_validate(spec)
+            else:
+                mutation = self._from_text(request, parent_code)
+            code = apply_mutation(parent_code, mutation)
+            error = None
+        except MutationError as err:
+            code, error = None, f"mutation could not be applied: {err}"
+        call = AgentCall(
+            role="generator",
+            model=MODEL,
+            prompt=request.instruction.modification,
+            response=code if code is not None else (error or ""),
+            latency_s=time.perf_counter() - t0,
+            ok=code is not None,
+            error=error,
+        )
+        return Generation(code=code, calls=[call], error=error)
+
+    @staticmethod
+    def _from_text(request: GenerateRequest, parent_code: str) -> Mutation:
+        """Pick a mutation whose operator the free-text instruction names, else any one."""
+        options = applicable_mutations(parent_code)
+        if not options:
+            raise MutationError("no mutation applies to the parent")
+        text = request.instruction.modification.lower()
+        named = [m for m in options if m.op in text] or options
+        return _rng(request.seed, request.step, "generate").choice(named)

@@ -1,0 +1,110 @@
+"""The `nasloop` command line (thin: parsing and printing; the work is elsewhere)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"nasloop: {message}", err=True)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _search(config: Any, out: Path) -> None:
+    from nasloop.display import candidate_line, make_console, summary_table
+    from nasloop.memory.archive import Candidate
+    from nasloop.runner import drive
+
+    console = make_console()
+    best: list[float] = []
+    budget = config.run.budget
+
+    def on_candidate(cand: Candidate, step: int) -> None:
+        if cand.status == "ok" and (not best or (cand.val_accuracy or 0) > best[0]):
+            best[:] = [cand.val_accuracy or 0.0]
+        console.print(candidate_line(cand, step, budget, best[0] if best else None))
+
+    console.print(
+        f"[bold]nasloop[/] searching into {out} (budget {budget}, dataset {config.data.dataset})"
+    )
+    try:
+        summary = drive(config, out, on_candidate=on_candidate)
+    except KeyboardInterrupt:
+        console.print(f"[yellow]interrupted[/]: continue with `nasloop resume {out}`")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    console.print(summary_table(summary))
+    console.print(f"best model: {out / 'best.py'}   summary: {out / 'summary.json'}")
+
+
+@app.command()
+def run(
+    config: Annotated[Path | None, typer.Option(help="Search config (TOML).")] = None,
+    budget: Annotated[int | None, typer.Option(help="Candidates to generate.")] = None,
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/default"),
+    seed: Annotated[int | None, typer.Option(help="Seed for agents, data and training.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset (default: digits).")] = None,
+    max_wall_s: Annotated[float | None, typer.Option(help="Wall-time budget in seconds.")] = None,
+    patience: Annotated[int | None, typer.Option(help="Stop after N without improvement.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+) -> None:
+    """Run a search and write archive, checkpoints, best.py and summary.json into --out."""
+    from nasloop.config import ConfigError, load_config
+    from nasloop.runner import RunError, new_run
+    from nasloop.task import task_info
+
+    if resume:
+        if config or seed is not None or dataset:
+            _fail("--resume continues the saved config: drop --config/--seed/--dataset")
+        _resume(out, budget, max_wall_s, patience)
+        return
+    overrides = {
+        "run.budget": budget,
+        "run.seed": seed,
+        "data.dataset": dataset,
+        "run.max_wall_s": max_wall_s,
+        "run.patience": patience,
+    }
+    try:
+        cfg = load_config(config, overrides)
+        task_info(cfg)  # an unknown dataset is a config error, caught before the run exists
+        new_run(cfg, out)
+    except (ConfigError, RunError) as err:
+        _fail(str(err))
+    _search(cfg, out)
+
+
+def _resume(out: Path, budget: int | None, max_wall_s: float | None, patience: int | None) -> None:
+    from nasloop.config import ConfigError
+    from nasloop.runner import RunError, resume_config
+
+    try:
+        cfg = resume_config(
+            out, {"run.budget": budget, "run.max_wall_s": max_wall_s, "run.patience": patience}
+        )
+    except (ConfigError, RunError) as err:
+        _fail(str(err))
+    _search(cfg, out)
+
+
+@app.command()
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory to continue.")],
+    budget: Annotated[int | None, typer.Option(help="New candidate budget.")] = None,
+    max_wall_s: Annotated[float | None, typer.Option(help="New wall-time budget.")] = None,
+    patience: Annotated[int | None, typer.Option(help="New patience.")] = None,
+) -> None:
+    """Continue an interrupted (or finished, with more budget) run from its last checkpoint."""
+    _resume(run_dir, budget, max_wall_s, patience)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

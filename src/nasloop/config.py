@@ -1,0 +1,147 @@
+"""The one config file (TOML), validated with pydantic; each setting has a default and a description.
+
+Config is neither state nor resources: it is read once, frozen, saved beside the run
+(`config.json`) and handed to the nodes that need it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(Exception):
+    """A bad config: the message is one line naming the field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunConfig(_Section):
+    budget: int = Field(
+        30, ge=1, description="Candidates to generate (seeds, duplicates included)."
+    )
+    max_wall_s: float = Field(0.0, ge=0, description="Stop after this many seconds (0: no limit).")
+    patience: int = Field(
+        0, ge=0, description="Stop after N evaluated candidates without improvement (0: off)."
+    )
+    seed: int = Field(0, description="Seed for agents, data split and training.")
+
+
+class DataConfig(_Section):
+    dataset: str = Field("digits", description="digits (offline), a torchvision name, or a folder.")
+    data_dir: str = Field("~/.cache/nasloop/data", description="Where datasets live or download.")
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(1, ge=1, description="Proxy budget: epochs per candidate.")
+    batch_size: int = Field(32, ge=1, description="Training batch size.")
+    lr: float = Field(0.01, gt=0, description="Learning rate handed to candidates (prm['lr']).")
+    momentum: float = Field(0.9, ge=0, description="Momentum handed to candidates.")
+    optimizer: Literal["sgd", "adam", "adamw"] = Field(
+        "sgd", description="Optimizer the trainer supplies for bare-form candidates."
+    )
+    max_params: int = Field(2_000_000, ge=1, description="Parameter cap; larger nets fail.")
+    time_limit_s: float = Field(120.0, gt=0, description="Wall-clock limit per candidate.")
+    memory_limit_mb: int = Field(6144, ge=256, description="Address-space limit per candidate.")
+    threads: int = Field(1, ge=1, description="Torch threads inside each candidate.")
+    device: str = Field("cpu", description="cpu or cuda[:N].")
+
+
+class MemoryConfig(_Section):
+    k: int = Field(5, ge=0, description="Diagnostic triples shown to the agents.")
+    novelty_threshold: float = Field(
+        0.9, gt=0, le=1, description="MinHash-Jaccard above which a candidate is a duplicate."
+    )
+    num_perm: int = Field(128, ge=16, description="MinHash permutations.")
+
+
+class AgentsConfig(_Section):
+    generator: str = Field("heuristic", description="Code Generator model: heuristic (default).")
+    improver: str = Field("heuristic", description="Prompt Improver model: heuristic (default).")
+    explore: float = Field(
+        0.2, ge=0, le=1, description="Chance the improver mutates a top-k parent, not the best."
+    )
+
+
+class SandboxConfig(_Section):
+    mode: Literal["warm", "cold"] = Field("warm", description="Warm forking worker or cold start.")
+    isolation: Literal["auto", "bwrap", "none"] = Field(
+        "auto", description="bubblewrap when installed (auto), required (bwrap), or off (none)."
+    )
+    max_in_flight: int = Field(1, ge=1, description="Candidates evaluated at once.")
+
+
+class SeedsConfig(_Section):
+    files: list[str] = Field(
+        default_factory=list, description="Extra seed architecture files (built-ins always used)."
+    )
+    builtin: bool = Field(True, description="Start from the built-in seed architectures.")
+
+
+class Config(_Section):
+    """The whole search configuration."""
+
+    run: RunConfig = RunConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    memory: MemoryConfig = MemoryConfig()
+    agents: AgentsConfig = AgentsConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    seeds: SeedsConfig = SeedsConfig()
+
+
+def _one_line(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{where}'"
+    got = first.get("input")
+    got_s = "" if isinstance(got, dict) else f" (got {got!r})"
+    more = f" (+{len(err.errors()) - 1} more)" if len(err.errors()) > 1 else ""
+    return f"field '{where}': {first['msg']}{got_s}{more}"
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = tree
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def build_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Config:
+    """Validate a config tree; `overrides` maps dotted keys (``run.budget``) to values."""
+    tree = json.loads(json.dumps(data))  # deep copy, plain types
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(tree, key, value)
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as err:
+        raise ConfigError(f"bad config: {_one_line(err)}") from None
+
+
+def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a TOML file (or defaults when `path` is None) and apply CLI overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"bad config: file not found: {p}")
+        try:
+            data = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"bad config: {p} is not valid TOML: {err}") from None
+    return build_config(data, overrides)

@@ -1,0 +1,52 @@
+"""Terminal output of a search: a live line per candidate and the closing summary (rich)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from nasloop.memory.archive import Candidate
+
+
+def candidate_line(cand: Candidate, step: int, budget: int, best: float | None) -> str:
+    """One rich-markup line: step, what was done, to what, and what came of it."""
+    what = cand.modification or cand.origin
+    parent = f" <- #{cand.parent_id}" if cand.parent_id is not None else ""
+    head = f"[dim]{step + 1:>4}/{budget}[/] #{cand.id:<4} {what[:48]:<48}{parent:<7}"
+    if cand.status == "ok":
+        acc = cand.val_accuracy or 0.0
+        star = " [bold green]*best*[/]" if best is not None and acc >= best else ""
+        params = f"{(cand.params or 0) / 1e3:.0f}k"
+        secs = cand.eval_wall_s or 0.0
+        return f"{head} [green]ok[/]  acc {acc:.4f}  params {params:>6}  {secs:5.1f}s{star}"
+    if cand.status == "duplicate":
+        return f"{head} [yellow]duplicate[/] of #{cand.duplicate_of}"
+    msg = (cand.failure_message or "").splitlines()[0][:60] if cand.failure_message else ""
+    return f"{head} [red]{cand.failure_class}[/] {msg}"
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title="nasloop run", show_header=False, box=None)
+    for key in (
+        "status",
+        "stop_reason",
+        "candidates_generated",
+        "candidates_evaluated",
+        "valid",
+        "failed_by_class",
+        "duplicates_skipped",
+        "valid_generation_rate",
+        "best_seed_metric",
+        "best_metric",
+        "best_candidate",
+        "wall_s",
+        "train_s",
+    ):
+        table.add_row(key, str(summary.get(key)))
+    return table
+
+
+def make_console(stderr: bool = False) -> Console:
+    return Console(stderr=stderr, highlight=False)

@@ -1,0 +1,1 @@
+"""The LangGraph state machine of the search loop."""

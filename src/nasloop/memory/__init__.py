@@ -1,0 +1,1 @@
+"""Memory: the triples window, the SQLite archive, novelty."""

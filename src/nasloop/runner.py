@@ -1,0 +1,153 @@
+"""Starting and resuming a search: the run directory, its resources, and driving the graph."""
+
+from __future__ import annotations
+
+import json
+import signal
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from nasloop.agents.factory import build_agents
+from nasloop.config import Config, ConfigError, build_config
+from nasloop.graph.build import compile_loop, open_checkpointer
+from nasloop.graph.resources import Resources
+from nasloop.graph.state import initial_state
+from nasloop.memory.archive import Archive, Candidate
+from nasloop.memory.novelty import NoveltyIndex, from_bytes
+from nasloop.sandbox.executor import LocalExecutor
+from nasloop.seeds import list_seeds
+from nasloop.summary import summarize, write_summary
+from nasloop.task import task_info
+
+ARCHIVE = "archive.sqlite"
+CONFIG = "config.json"
+# What may change when a run is resumed: its stop rules. Anything else would mix two searches.
+RESUMABLE_KEYS = ("run.budget", "run.max_wall_s", "run.patience")
+
+
+class RunError(Exception):
+    """A run that cannot start or resume: one line, exit code 2."""
+
+
+def load_seeds(config: Config) -> list[tuple[str, str]]:
+    """Seed architectures: the built-ins, then the configured files, in a fixed order."""
+    seeds = list(list_seeds().items()) if config.seeds.builtin else []
+    for f in config.seeds.files:
+        p = Path(f).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"bad config: field 'seeds.files': file not found: {p}")
+        seeds.append((p.stem, p.read_text()))
+    if not seeds:
+        raise ConfigError("bad config: field 'seeds': no seed architecture (builtin off, no files)")
+    return seeds
+
+
+def new_run(config: Config, out: Path) -> str:
+    """Create the run directory for a new search; refuse one that already holds a run."""
+    if (out / ARCHIVE).exists():
+        raise RunError(
+            f"{out} already holds a run: continue it with `nasloop resume {out}` "
+            "(or `nasloop run --resume`), or pick a new --out"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    run_id = f"{out.resolve().name}-{uuid.uuid4().hex[:8]}"
+    (out / CONFIG).write_text(json.dumps(config.model_dump(), indent=2) + "\n")
+    archive = Archive(out / ARCHIVE)
+    archive.set_meta("run_id", run_id)
+    archive.set_meta("config", config.model_dump())
+    archive.close()
+    return run_id
+
+
+def resume_config(out: Path, overrides: dict[str, Any]) -> Config:
+    """The saved config of a run, with only its stop rules overridable."""
+    if not (out / ARCHIVE).exists() or not (out / CONFIG).exists():
+        raise RunError(f"{out} holds no run to resume (no {ARCHIVE} / {CONFIG})")
+    bad = [k for k, v in overrides.items() if v is not None and k not in RESUMABLE_KEYS]
+    if bad:
+        raise RunError(f"cannot change {bad[0]} when resuming (only {', '.join(RESUMABLE_KEYS)})")
+    return build_config(json.loads((out / CONFIG).read_text()), overrides)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def drive(
+    config: Config,
+    out: Path,
+    *,
+    on_candidate: Callable[[Candidate, int], None] = lambda c, s: None,
+    on_node: Callable[[str], None] = lambda name: None,
+) -> dict[str, Any]:
+    """Run (or continue) the search in `out` until a stop rule fires; return the summary.
+
+    A KeyboardInterrupt (Ctrl-C, SIGTERM) leaves status `interrupted` and propagates.
+    """
+    archive = Archive(out / ARCHIVE)
+    run_id = archive.get_meta("run_id")
+    seeds = load_seeds(config)
+    task = task_info(config)
+    improver, generator = build_agents(config)
+    index = NoveltyIndex(config.memory.novelty_threshold, config.memory.num_perm)
+    for cid, blob in archive.signatures():
+        index.add(cid, from_bytes(blob, config.memory.num_perm))
+    checkpointer = open_checkpointer(out)
+    sb = config.sandbox
+    executor = LocalExecutor(max_in_flight=sb.max_in_flight, mode=sb.mode, isolation=sb.isolation)
+    res = Resources(
+        config=config,
+        run_dir=out,
+        archive=archive,
+        executor=executor,
+        improver=improver,
+        generator=generator,
+        novelty=index,
+        seeds=seeds,
+        task=task,
+        on_candidate=on_candidate,
+        wall_before_s=float(archive.get_meta("wall_s", 0.0)),
+    )
+    status, stop_reason = "interrupted", None
+    try:
+        with _sigterm_as_interrupt():
+            graph = compile_loop(res, checkpointer)
+            cfg = {
+                "configurable": {"thread_id": run_id},
+                "recursion_limit": 12 * config.run.budget + 100,
+            }
+            snap = graph.get_state(cfg)
+            if not snap.values:
+                inp: Any = initial_state(run_id)
+            elif snap.next:
+                inp = None
+            else:  # it had stopped; a larger budget or later stop rules let it go on
+                graph.update_state(cfg, {"stop_reason": None}, as_node="record")
+                inp = None
+            write_summary(
+                out, summarize(archive, status="running", wall_s=res.wall_s(), stop_reason=None)
+            )
+            for update in graph.stream(inp, cfg, stream_mode="updates"):
+                for name in update:
+                    on_node(name)
+            stop_reason = graph.get_state(cfg).values.get("stop_reason")
+            status = "finished"
+    finally:
+        archive.set_meta("wall_s", res.wall_s())
+        summary = summarize(archive, status=status, wall_s=res.wall_s(), stop_reason=stop_reason)
+        write_summary(out, summary)
+        executor.close()
+        checkpointer.conn.close()
+        archive.close()
+    return summary

@@ -1,0 +1,1 @@
+"""Sandboxed evaluation of candidate files: contract, trainer, worker, executors."""

@@ -1,4 +1,4 @@
-"""The one config file (TOML), validated with pydantic; each setting has a default and a description.
+"""The one config file (TOML), validated with pydantic; each setting has a default and a doc.
 
 Config is neither state nor resources: it is read once, frozen, saved beside the run
 (`config.json`) and handed to the nodes that need it.
@@ -67,10 +67,62 @@ class MemoryConfig(_Section):
 
 
 class AgentsConfig(_Section):
-    generator: str = Field("heuristic", description="Code Generator model: heuristic (default).")
-    improver: str = Field("heuristic", description="Prompt Improver model: heuristic (default).")
+    generator: str = Field(
+        "heuristic",
+        description="Code Generator model: heuristic | hf:<hub-id-or-dir> | openai:<base-url> "
+        "| langchain:<provider>/<model>.",
+    )
+    improver: str = Field(
+        "heuristic", description="Prompt Improver model (same forms as agents.generator)."
+    )
     explore: float = Field(
         0.2, ge=0, le=1, description="Chance the improver mutates a top-k parent, not the best."
+    )
+    mode: Literal["full", "delta", "auto"] = Field(
+        "auto",
+        description="LLM generator answers: whole file (full), a unified diff (delta), "
+        "or delta falling back to full when the diff cannot be applied (auto).",
+    )
+    quantization: Literal["none", "4bit", "8bit"] = Field(
+        "none", description="hf: models: bitsandbytes 4-bit NF4 (double quant), 8-bit, or none."
+    )
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = Field(
+        "auto", description="hf: models: weight dtype (auto: as stored)."
+    )
+    device_map: str = Field(
+        "auto", description="hf: models: accelerate device map (auto, cpu, cuda:0, ...)."
+    )
+    temperature: float = Field(
+        0.2, ge=0, le=2, description="Sampling temperature of LLM calls (0: greedy)."
+    )
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling top-p of LLM calls.")
+    max_new_tokens: int = Field(
+        1536, ge=16, description="Generation budget per LLM call, in tokens."
+    )
+    context_window: int = Field(
+        0, ge=0, description="Model context window in tokens (0: read it from the model)."
+    )
+    retries: int = Field(
+        2, ge=0, le=10, description="Extra LLM attempts after an unusable answer, per step."
+    )
+    history_chars: int = Field(
+        400, ge=40, description="Longest text of one triple shown in a prompt (cut beyond)."
+    )
+    prompts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Prompt template overrides: template name (system, contract, improver, "
+        "improver_retry, generator_full, generator_delta) -> path of a .txt file.",
+    )
+    openai_model: str = Field(
+        "",
+        description="openai: servers: model name to request (empty: the server's only model).",
+    )
+    openai_api_key_env: str = Field(
+        "OPENAI_API_KEY",
+        description="openai: servers: environment variable holding the API key (unset: none).",
+    )
+    request_timeout_s: float = Field(
+        600.0, gt=0, description="openai:/langchain: models: seconds to wait for one answer."
     )
 
 

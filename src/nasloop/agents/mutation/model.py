@@ -1,0 +1,146 @@
+"""Build a model file in-process (trusted code only: our own seeds and mutations of them)."""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from nasloop.agents.mutation.spec import MutationError
+
+Form = Literal["lemur", "bare"]
+DEFAULT_PRM: dict[str, Any] = {"lr": 0.01, "momentum": 0.9, "dropout": 0.2, "batch": 32}
+# input shapes tried, in order, when the caller does not name one
+PROBE_SHAPES: tuple[tuple[int, int, int, int], ...] = (
+    (2, 1, 32, 32),
+    (2, 3, 32, 32),
+    (2, 1, 28, 28),
+    (2, 3, 64, 64),
+    (2, 3, 224, 224),
+)
+
+
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one thread inside the block (tiny probe passes: threads only cost)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def load_module(code: str, name: str = "candidate") -> types.ModuleType:
+    """Execute the file as a fresh module; MutationError on any failure."""
+    module = types.ModuleType(name)
+    try:
+        exec(compile(code, f"<{name}>", "exec"), module.__dict__)
+    except Exception as err:  # noqa: BLE001 - any failure of the file becomes a reason
+        raise MutationError(f"the file fails to load: {type(err).__name__}: {err}") from None
+    if not isinstance(getattr(module, "Net", None), type):
+        raise MutationError("the file defines no class Net")
+    return module
+
+
+def detect_form(module: types.ModuleType) -> Form:
+    """LEMUR when supported_hyperparameters() exists, else bare."""
+    return "lemur" if callable(getattr(module, "supported_hyperparameters", None)) else "bare"
+
+
+def instantiate(module: types.ModuleType, in_shape: Sequence[int], num_classes: int) -> Any:
+    """Construct ``Net`` for the given input shape, in whichever form the file uses."""
+    net_cls = module.Net
+    if detect_form(module) == "lemur":
+        prm = dict(DEFAULT_PRM)
+        try:
+            for key in module.supported_hyperparameters():
+                prm.setdefault(key, 0.1)
+        except Exception:  # noqa: BLE001
+            pass
+        return net_cls(tuple(in_shape), (num_classes,), prm, "cpu")
+    try:
+        return net_cls(tuple(in_shape), (num_classes,))
+    except TypeError:
+        return net_cls()
+
+
+def forward_check(model: Any, in_shape: Sequence[int], num_classes: int) -> None:
+    """Run one eval-mode forward pass; raise MutationError unless the logits are (B, classes)."""
+    import torch
+
+    model.eval()
+    with torch.no_grad(), single_thread():
+        try:
+            out = model(torch.randn(*in_shape))
+        except Exception as err:  # noqa: BLE001
+            raise MutationError(f"forward fails: {type(err).__name__}: {err}") from None
+    expected = (in_shape[0], num_classes)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise MutationError(f"forward returns {got}, expected {expected}")
+
+
+def build(
+    code: str, in_shape: Sequence[int] | None = None, num_classes: int = 10
+) -> tuple[Any, tuple[int, ...], Form]:
+    """Load, construct and forward-check the model; with no shape, probe the usual ones."""
+    import torch
+
+    module = load_module(code)
+    form = detect_form(module)
+    shapes = [tuple(in_shape)] if in_shape is not None else list(PROBE_SHAPES)
+    first_error: MutationError | None = None
+    for shape in shapes:
+        torch.manual_seed(0)
+        try:
+            model = instantiate(module, shape, num_classes)
+        except Exception as err:  # noqa: BLE001
+            error = MutationError(f"Net() fails: {type(err).__name__}: {err}")
+        else:
+            try:
+                forward_check(model, shape, num_classes)
+                return model, shape, form
+            except MutationError as err:
+                error = err
+        first_error = first_error or error
+    assert first_error is not None
+    raise first_error
+
+
+def count_params(model: Any) -> int:
+    """Trainable parameter count."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_flops(model: Any, in_shape: Sequence[int]) -> int:
+    """Multiply-accumulates x2 of conv and linear layers for one sample (forward only)."""
+    import torch
+    from torch import nn
+
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.modules.conv._ConvNd):
+            per_out = module.weight.shape[1] * int(torch.tensor(module.weight.shape[2:]).prod())
+            total += 2 * per_out * output[0].numel()
+        elif isinstance(module, nn.Linear):
+            total += 2 * module.in_features * output[0].numel()
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))
+    ]
+    try:
+        model.eval()
+        with torch.no_grad(), single_thread():
+            model(torch.zeros(1, *in_shape[1:]))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total

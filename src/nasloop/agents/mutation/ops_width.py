@@ -1,0 +1,108 @@
+"""widen / narrow: change a conv's or linear's output width together with all its consumers."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from nasloop.agents.mutation.context import ModelContext
+from nasloop.agents.mutation.registry import register
+from nasloop.agents.mutation.rewrite import Edits, set_int
+from nasloop.agents.mutation.spec import Mutation, MutationError
+
+WIDEN_FACTORS: tuple[float, ...] = (2.0,)
+NARROW_FACTORS: tuple[float, ...] = (0.5,)
+MIN_WIDTH = 2
+MAX_WIDTH = 1024
+_PRODUCERS = (nn.modules.conv._ConvNd, nn.Linear)
+
+
+def width_edits(ctx: ModelContext, layer: str, new_width: int) -> Edits:
+    """Edits setting ``layer``'s output width to ``new_width`` and every argument tied to it."""
+    site = ctx.site(layer)
+    if not isinstance(ctx.module(layer), _PRODUCERS):
+        raise MutationError(f"{layer} is a {site.type_name}, not a convolution or linear layer")
+    graph = ctx.graph()
+    if layer not in graph.out_var:
+        raise MutationError(f"{layer} is never called in the forward pass")
+    group = graph.group(graph.out_var[layer])
+    if group.frozen:
+        raise MutationError(f"the output width of {layer} cannot change: {group.frozen[0]}")
+    if not MIN_WIDTH <= new_width <= MAX_WIDTH:
+        raise MutationError(f"width {new_width} is outside [{MIN_WIDTH}, {MAX_WIDTH}]")
+    for norm, groups in group.divisors:
+        if new_width % groups:
+            raise MutationError(f"{norm} has {groups} groups, which do not divide {new_width}")
+    edits = Edits()
+    for use in dict.fromkeys(group.uses):  # dedupe, keep order
+        use_site = ctx.site(use.layer)
+        current = getattr(ctx.module(use.layer), use.param)
+        if current != group.width * use.scale:
+            raise MutationError(
+                f"{use.layer}.{use.param} is {current}, expected {group.width * use.scale}"
+            )
+        hint = group.width if use.scale != 1 else None
+        edits.call(
+            use_site.call, set_int(use_site, use.param, current, new_width * use.scale, hint)
+        )
+    return edits
+
+
+def _proposals(ctx: ModelContext, op: str, factors: tuple[float, ...]) -> list[Mutation]:
+    try:
+        graph = ctx.graph()
+    except MutationError:
+        return []
+    seen: set[int] = set()
+    found = []
+    for site in ctx.sites_of(*_PRODUCERS):
+        var = graph.out_var.get(site.name)
+        if var is None or graph.find(var) in seen:
+            continue
+        seen.add(graph.find(var))
+        group = graph.group(var)
+        if group.frozen:
+            continue
+        for factor in factors:
+            new = round(group.width * factor)
+            if new != group.width and MIN_WIDTH <= new <= MAX_WIDTH:
+                found.append(Mutation(op=op, layer=site.name, args={"factor": factor}))
+    return found
+
+
+def _apply(ctx: ModelContext, mutation: Mutation, widen: bool) -> str:
+    layer = mutation.layer
+    if layer is None:
+        raise MutationError(f"{mutation.op} needs a layer")
+    module = ctx.module(layer) if layer in ctx.sites else None
+    if "channels" in mutation.args:
+        new = int(mutation.args["channels"])
+    else:
+        factor = float(mutation.args.get("factor", 2.0 if widen else 0.5))
+        if (factor > 1) != widen or factor <= 0:
+            raise MutationError(f"{mutation.op} needs a factor {'> 1' if widen else 'in (0, 1)'}")
+        old = getattr(module, "out_channels", None) or getattr(module, "out_features", 0)
+        new = max(1, round(old * factor))
+    edits = width_edits(ctx, layer, new)
+    return edits.apply(ctx.src.module)
+
+
+@register("widen", "multiply a conv/linear output width (factor > 1) and its consumers'")
+class Widen:
+    @staticmethod
+    def propose(ctx: ModelContext) -> list[Mutation]:
+        return _proposals(ctx, "widen", WIDEN_FACTORS)
+
+    @staticmethod
+    def apply(ctx: ModelContext, mutation: Mutation) -> str:
+        return _apply(ctx, mutation, widen=True)
+
+
+@register("narrow", "multiply a conv/linear output width (factor < 1) and its consumers'")
+class Narrow:
+    @staticmethod
+    def propose(ctx: ModelContext) -> list[Mutation]:
+        return _proposals(ctx, "narrow", NARROW_FACTORS)
+
+    @staticmethod
+    def apply(ctx: ModelContext, mutation: Mutation) -> str:
+        return _apply(ctx, mutation, widen=False)

@@ -1,0 +1,70 @@
+"""Build the bubblewrap command line the sandbox worker runs under, and probe for it."""
+
+from __future__ import annotations
+
+import functools
+import glob
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+
+log = logging.getLogger("nasloop.sandbox")
+
+MISSING = ("bubblewrap (bwrap) is not usable here: candidates run WITHOUT namespace "
+           "isolation (network, filesystem and other processes are reachable); resource "
+           "limits, process-group kills and the audit hook still apply. "
+           "Install it with `apt-get install -y bubblewrap`.")
+
+
+@functools.lru_cache(maxsize=1)
+def bwrap_path() -> str | None:
+    """Path of a bwrap that can create the namespaces we need, else None (probed once)."""
+    path = shutil.which("bwrap")
+    if path is None:
+        return None
+    try:
+        probe = subprocess.run([*bwrap_args(path, []), "true"], capture_output=True,
+                               timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return path if probe.returncode == 0 else None
+
+
+_warned = False
+
+
+def warn_missing() -> None:
+    """Say once per process, loudly, that isolation is degraded."""
+    global _warned
+    if not _warned:
+        _warned = True
+        if logging.getLogger().handlers:
+            log.warning(MISSING)
+        else:
+            print(f"WARNING: {MISSING}", file=sys.stderr)
+
+
+def nvidia_devices() -> list[str]:
+    """NVIDIA device nodes to bind into the sandbox when CUDA is present."""
+    return sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri/renderD*"))
+
+
+def bwrap_args(path: str, read_only: Sequence[str]) -> list[str]:
+    """bwrap options: read-only root, fresh /dev, /proc and private /tmp, no network, own
+    pid/ipc/uts namespaces, new session, dies with its parent. `read_only` paths (a data
+    dir) are bound read-only explicitly so they stay visible even if under /tmp."""
+    args = [
+        path, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+        "--tmpfs", "/tmp", "--tmpfs", "/dev/shm", "--unshare-pid", "--unshare-net",
+        "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox", "--die-with-parent",
+        "--new-session", "--setenv", "NASLOOP_PIDNS", "1", "--setenv", "TMPDIR", "/tmp",
+    ]
+    for dev in nvidia_devices():
+        args += ["--dev-bind", dev, dev]
+    for ro in read_only:
+        if os.path.exists(ro):
+            args += ["--ro-bind", ro, ro]
+    return args

@@ -1,0 +1,200 @@
+"""Datasets as in-memory tensors with a fixed-seed train/val/test split.
+
+`digits` (scikit-learn, ships offline) is the default. The torchvision datasets and
+ImageFolder are imported lazily and need the `nasloop[vision]` extra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+VISION = {
+    "mnist": ("MNIST", 1, 28),
+    "cifar10": ("CIFAR10", 3, 32),
+    "cifar100": ("CIFAR100", 3, 32),
+    "svhn": ("SVHN", 3, 32),
+    "imagenette": ("Imagenette", 3, 64),
+    "celeba-gender": ("CelebA", 3, 64),
+}
+NAMES = ("digits", *VISION, "imagefolder:PATH")
+
+
+class DatasetError(Exception):
+    """A dataset is unknown or not available; the message is one line saying what to do."""
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    """Train/val/test tensors. Images are float32 (N, C, H, W), labels int64 (N,).
+
+    `in_shape` is `(1, C, H, W)`: the batch dimension is 1 here; the trainer hands the
+    candidate `(batch_size, C, H, W)`. The test split is never used for selection.
+    """
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    in_shape: tuple[int, int, int, int]
+    num_classes: int
+
+
+def _split(x: torch.Tensor, y: torch.Tensor, seed: int, name: str, num_classes: int,
+           fractions: tuple[float, float] = (0.6, 0.2)) -> DatasetSplits:
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(y), generator=gen)
+    n_train = int(len(y) * fractions[0])
+    n_val = int(len(y) * fractions[1])
+    tr, va, te = order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]
+    return _normalised(name, x[tr], y[tr], x[va], y[va], x[te], y[te], num_classes)
+
+
+def _normalised(name: str, tx: torch.Tensor, ty: torch.Tensor, vx: torch.Tensor,
+                vy: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor,
+                num_classes: int) -> DatasetSplits:
+    """Standardise every split with the training split's per-channel mean and std."""
+    mean = tx.mean(dim=(0, 2, 3), keepdim=True)
+    std = tx.std(dim=(0, 2, 3), keepdim=True).clamp_min(1e-6)
+
+    def norm(t: torch.Tensor) -> torch.Tensor:
+        return ((t - mean) / std).contiguous()
+
+    c, h, w = tx.shape[1:]
+    return DatasetSplits(name, norm(tx), ty.long(), norm(vx), vy.long(), norm(sx), sy.long(),
+                         (1, int(c), int(h), int(w)), num_classes)
+
+
+def load_digits(seed: int = 0) -> DatasetSplits:
+    """scikit-learn digits: 1797 8x8 images resized to 1x32x32, split 60/20/20 by `seed`."""
+    import torch
+    import torch.nn.functional as F
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+    y = torch.tensor(bunch.target, dtype=torch.int64)
+    return _split(x, y, seed, "digits", 10)
+
+
+def _stack(ds: Any, size: int, label: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+    import torch.nn.functional as F
+
+    xs, ys = [], []
+    for img, target in ds:
+        t = img if isinstance(img, torch.Tensor) else torch.as_tensor(img)
+        if t.shape[-1] != size or t.shape[-2] != size:
+            t = F.interpolate(t.unsqueeze(0), size=(size, size), mode="bilinear",
+                              align_corners=False)[0]
+        xs.append(t)
+        ys.append(int(label(target) if label else target))
+    return torch.stack(xs).float(), torch.tensor(ys, dtype=torch.int64)
+
+
+def _how_to(name: str, root: Path, cls: str) -> str:
+    return (f"dataset {name!r} is not in {root} and could not be downloaded; on a machine "
+            f"with network run `torchvision.datasets.{cls}(root={str(root)!r}, download=True)` "
+            f"(or copy the files there) and pass --data-dir {root}")
+
+
+def _vision(name: str, data_dir: Path, seed: int, download: bool) -> DatasetSplits:
+    try:
+        import torchvision
+        from torchvision import transforms
+    except ImportError:
+        raise DatasetError(
+            f"dataset {name!r} needs torchvision: pip install 'nasloop[vision]'") from None
+    cls_name, _, size = VISION[name]
+    cls = getattr(torchvision.datasets, cls_name, None)
+    if cls is None:
+        raise DatasetError(f"dataset {name!r} needs a newer torchvision (no {cls_name})")
+    tf = transforms.Compose([transforms.Resize((size, size)), transforms.ToTensor()])
+    root = data_dir / name
+    label = None
+    if name == "svhn":
+        kw_train: dict[str, Any] = {"split": "train"}
+        kw_test: dict[str, Any] = {"split": "test"}
+    elif name == "imagenette":
+        kw_train, kw_test = {"split": "train", "size": "160px"}, {"split": "val", "size": "160px"}
+    elif name == "celeba-gender":
+        kw_train = {"split": "train", "target_type": "attr"}
+        kw_test = {"split": "test", "target_type": "attr"}
+
+        def label(attrs: Any) -> int:
+            return int(attrs[20])  # the "Male" attribute
+    else:
+        kw_train, kw_test = {"train": True}, {"train": False}
+    try:
+        train = cls(root=str(root), download=download, transform=tf, **kw_train)
+        test = cls(root=str(root), download=download, transform=tf, **kw_test)
+    except Exception as exc:  # noqa: BLE001 - torchvision raises many kinds
+        raise DatasetError(f"{_how_to(name, root, cls_name)} ({type(exc).__name__})") from None
+    tx, ty = _stack(train, size, label)
+    sx, sy = _stack(test, size, label)
+    num_classes = 2 if name == "celeba-gender" else int(ty.max()) + 1
+    return _holdout(name, tx, ty, sx, sy, seed, num_classes)
+
+
+def _holdout(name: str, tx: torch.Tensor, ty: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor,
+             seed: int, num_classes: int) -> DatasetSplits:
+    """Carve a fixed-seed 10 % validation split out of an official training split."""
+    import torch
+
+    order = torch.randperm(len(ty), generator=torch.Generator().manual_seed(seed))
+    n_val = max(1, len(ty) // 10)
+    va, tr = order[:n_val], order[n_val:]
+    return _normalised(name, tx[tr], ty[tr], tx[va], ty[va], sx, sy, num_classes)
+
+
+def _image_folder(path: Path, seed: int) -> DatasetSplits:
+    try:
+        from torchvision import datasets, transforms
+    except ImportError:
+        raise DatasetError("imagefolder datasets need torchvision: "
+                           "pip install 'nasloop[vision]'") from None
+    if not path.is_dir():
+        raise DatasetError(f"image folder {path} does not exist; give a folder with one "
+                           "sub-folder of images per class")
+    tf = transforms.Compose([transforms.Resize((64, 64)), transforms.ToTensor()])
+    ds = datasets.ImageFolder(str(path), transform=tf)
+    x, y = _stack(ds, 64)
+    return _split(x, y, seed, f"imagefolder:{path}", len(ds.classes))
+
+
+def load_dataset(name: str = "digits", data_dir: str | Path | None = None, seed: int = 0,
+                 download: bool = False) -> DatasetSplits:
+    """Load `name` into memory with a split fixed by `seed`.
+
+    Names: digits, mnist, cifar10, cifar100, svhn, imagenette, celeba-gender, or
+    `imagefolder:PATH`. torchvision sets are read from `data_dir/NAME` and only downloaded
+    when `download` is true (the sandbox never downloads; see `prepare_dataset`).
+    """
+    key = name.lower()
+    if key == "digits":
+        return load_digits(seed)
+    if key.startswith("imagefolder:"):
+        return _image_folder(Path(name.split(":", 1)[1]).expanduser(), seed)
+    if key in VISION:
+        root = Path(data_dir or "~/.cache/nasloop/data").expanduser()
+        return _vision(key, root, seed, download)
+    raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
+
+
+def prepare_dataset(name: str, data_dir: str | Path | None = None) -> None:
+    """Download a torchvision dataset into `data_dir` (outside the sandbox, which has no
+    network). A no-op for digits and image folders."""
+    key = name.lower()
+    if key in VISION:
+        root = Path(data_dir or "~/.cache/nasloop/data").expanduser()
+        _vision(key, root, 0, download=True)

@@ -1,0 +1,248 @@
+"""Executors: where EvalJobs run. `LocalExecutor` runs them in sandbox workers on this host."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field
+from queue import Queue
+from typing import Literal, Protocol
+
+from pydantic import ValidationError
+
+from nasloop.sandbox import bwrap, procs
+from nasloop.sandbox.failures import FailureClass
+from nasloop.sandbox.job import EvalJob, EvalResult
+from nasloop.sandbox.workerproc import WorkerDied, WorkerProcess, WorkerStartError
+
+log = logging.getLogger("nasloop.sandbox")
+
+Mode = Literal["warm", "cold"]
+Isolation = Literal["auto", "bwrap", "none"]
+
+
+class Executor(Protocol):
+    """Runs EvalJobs somewhere; candidate misbehaviour never raises, it is a result."""
+
+    def submit(self, job: EvalJob) -> str: ...
+
+    def result(self, handle: str, timeout: float | None = None) -> EvalResult: ...
+
+    def cancel(self, handle: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def failed(job: EvalJob, cls: FailureClass, message: str) -> EvalResult:
+    """A failed EvalResult for `job`."""
+    return EvalResult(candidate_id=job.candidate_id, status="failed",
+                      failure_class=cls.value, message=message[:500])
+
+
+def resolve_isolation(isolation: Isolation) -> bool:
+    """True to use bubblewrap. 'auto' falls back (loudly) when bwrap is missing."""
+    if isolation == "none":
+        bwrap.warn_missing()
+        return False
+    if bwrap.bwrap_path() is not None:
+        return True
+    if isolation == "bwrap":
+        raise RuntimeError("isolation='bwrap' but bubblewrap is not usable; "
+                           "install it with `apt-get install -y bubblewrap`")
+    bwrap.warn_missing()
+    return False
+
+
+def job_paths(job: EvalJob) -> list[str]:
+    """Host paths a job reads (data dir, image folder) that the sandbox must see."""
+    paths = [job.data_dir] if job.data_dir else []
+    if job.dataset.lower().startswith("imagefolder:"):
+        paths.append(job.dataset.split(":", 1)[1])
+    return paths
+
+
+@dataclass
+class _Pending:
+    job: EvalJob
+    done: threading.Event = field(default_factory=threading.Event)
+    result: EvalResult | None = None
+    slot: _Slot | None = None
+    cancelled: bool = False
+
+
+class _Slot(threading.Thread):
+    """One concurrent evaluation: a thread that owns (and spawned) one worker process."""
+
+    def __init__(self, owner: LocalExecutor, index: int) -> None:
+        super().__init__(name=f"nasloop-sandbox-{index}", daemon=True)
+        self.owner = owner
+        self.worker: WorkerProcess | None = None
+        self.worker_paths: list[str] = []
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        if self.owner.mode == "warm":
+            self._ensure_worker([])  # start warm now; a failure is retried per job
+        while True:
+            item = self.owner.queue.get()
+            if item is None:
+                break
+            handle, pending = item
+            with self.owner.lock:
+                if pending.cancelled:
+                    continue
+                pending.slot = self
+            result = self._evaluate(pending.job, handle)
+            self.owner.finish(handle, result)
+        self._stop_worker()
+
+    def _ensure_worker(self, paths: list[str]) -> str | None:
+        """Start (or restart) the worker when needed; return an error message on failure."""
+        with self.lock:
+            w = self.worker
+            if w is not None and w.alive() and w.covers(paths):
+                return None
+        self._stop_worker()
+        keep = sorted(set(paths) | set(self.worker_paths))
+        try:
+            worker = WorkerProcess(self.owner.use_bwrap, keep)
+        except (WorkerStartError, TimeoutError, OSError, ValueError) as exc:
+            return str(exc)
+        with self.lock:
+            self.worker, self.worker_paths = worker, keep
+        return None
+
+    def _stop_worker(self) -> None:
+        with self.lock:
+            worker, self.worker = self.worker, None
+        if worker is not None:
+            worker.close()
+
+    def _evaluate(self, job: EvalJob, handle: str) -> EvalResult:
+        error = self._ensure_worker(job_paths(job))
+        if error is not None:
+            error = self._ensure_worker(job_paths(job))  # one retry
+        if error is not None or self.worker is None:
+            return failed(job, FailureClass.INFRASTRUCTURE, f"sandbox worker: {error}")
+        worker = self.worker
+        try:
+            raw = worker.run(job, handle)
+        except WorkerDied as exc:
+            self._stop_worker()
+            return failed(job, FailureClass.CRASH, "the sandbox worker died while running "
+                          f"this candidate (restarted). {exc}".strip())
+        except TimeoutError:
+            self._stop_worker()
+            return failed(job, FailureClass.TIMEOUT, "the sandbox worker stopped answering; "
+                          "killed with its candidate")
+        finally:
+            if self.owner.mode == "cold":
+                self._stop_worker()
+        try:
+            return EvalResult.model_validate(raw)
+        except ValidationError as exc:
+            return failed(job, FailureClass.INFRASTRUCTURE, f"malformed result: {exc}")
+
+    def cancel(self, handle: str) -> None:
+        with self.lock:
+            worker = self.worker
+        if worker is not None:
+            worker.cancel(handle)
+
+
+class LocalExecutor:
+    """Evaluate jobs in sandbox workers on this machine.
+
+    `mode="warm"`: each slot keeps a worker that imported torch once and forks a child per
+    candidate (milliseconds of overhead). `mode="cold"`: a fresh worker process per
+    candidate (seconds). `isolation`: "bwrap" (required), "none", or "auto" (bwrap when
+    usable, else a loud warning). `max_in_flight` candidates run at once.
+    """
+
+    def __init__(self, max_in_flight: int = 1, mode: Mode = "warm",
+                 isolation: Isolation = "auto") -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be >= 1")
+        self.mode = mode
+        self.use_bwrap = resolve_isolation(isolation)
+        self.isolation = "bwrap" if self.use_bwrap else "none"
+        self.queue: Queue[tuple[str, _Pending] | None] = Queue()
+        self.lock = threading.Lock()
+        self.pending: dict[str, _Pending] = {}
+        self.closed = False
+        self.slots = [_Slot(self, i) for i in range(max_in_flight)]
+        for slot in self.slots:
+            slot.start()
+
+    def submit(self, job: EvalJob) -> str:
+        """Queue `job`; returns a handle at once."""
+        if self.closed:
+            raise RuntimeError("executor is closed")
+        handle = uuid.uuid4().hex
+        with self.lock:
+            self.pending[handle] = _Pending(job)
+        self.queue.put((handle, self.pending[handle]))
+        return handle
+
+    def finish(self, handle: str, result: EvalResult) -> None:
+        with self.lock:
+            pending = self.pending.get(handle)
+            if pending is None or pending.done.is_set():
+                return
+            pending.result = result
+            pending.done.set()
+
+    def result(self, handle: str, timeout: float | None = None) -> EvalResult:
+        """Block until the job is done; TimeoutError after `timeout` s (the job keeps running)."""
+        pending = self.pending[handle]
+        if not pending.done.wait(timeout):
+            raise TimeoutError(f"job {handle} still running after {timeout} s")
+        assert pending.result is not None
+        return pending.result
+
+    def cancel(self, handle: str) -> None:
+        """Drop a queued job, or kill the running one (its result says it was cancelled)."""
+        with self.lock:
+            pending = self.pending.get(handle)
+            if pending is None or pending.done.is_set():
+                return
+            pending.cancelled = True
+            slot = pending.slot
+        if slot is None:
+            self.finish(handle, failed(pending.job, FailureClass.INFRASTRUCTURE,
+                                       "cancelled by the orchestrator"))
+        else:
+            slot.cancel(handle)
+
+    def close(self) -> None:
+        """Stop every worker and its candidates; unfinished jobs fail as cancelled."""
+        if self.closed:
+            return
+        self.closed = True
+        with self.lock:
+            unfinished = [(h, p) for h, p in self.pending.items() if not p.done.is_set()]
+        for handle, _ in unfinished:
+            self.cancel(handle)
+        for _ in self.slots:
+            self.queue.put(None)
+        for slot in self.slots:
+            slot.join(timeout=60)
+            slot._stop_worker()
+
+    def candidate_pids(self) -> list[int]:
+        """Live processes started by candidates (below the workers); empty between jobs."""
+        found: list[int] = []
+        for slot in self.slots:
+            with slot.lock:
+                worker = slot.worker
+            if worker is not None and worker.alive():
+                top = procs.below_bwrap(worker.proc.pid)
+                found += [p for p in procs.descendants(top) if procs.alive(p)]
+        return found
+
+    def __enter__(self) -> LocalExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,194 @@
+"""What a candidate process does to itself before running candidate code: limits, a minimal
+environment, dropped privileges, and an audit hook that refuses forbidden operations.
+
+The kernel-level parts (rlimits, own session, bubblewrap namespaces) are the real
+boundary; the audit hook only turns polite attempts into a clear `forbidden-operation`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import resource
+import signal
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from nasloop.sandbox import procs
+from nasloop.sandbox.classify import ForbiddenOperation
+
+SECRET = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|COOKIE|AUTH)", re.IGNORECASE)
+KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "CUDA_VISIBLE_DEVICES", "CUDA_HOME",
+        "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "LD_LIBRARY_PATH")
+NOBODY = 65534
+FSIZE_LIMIT = 32 * 2**20  # bytes: candidate logs and files
+EXTRA_TASKS = 128  # processes/threads a candidate may add beyond what its user already runs
+
+
+def minimal_env(base: Mapping[str, str], home: str, threads: int = 1) -> dict[str, str]:
+    """An allow-listed environment: no secrets, no orchestrator paths; HOME/TMPDIR = `home`."""
+    env = {k: v for k, v in base.items() if k in KEEP and not SECRET.search(k)}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(HOME=home, TMPDIR=home, PYTHONDONTWRITEBYTECODE="1", PYTHONNOUSERSITE="1",
+               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    env.setdefault("LANG", "C.UTF-8")
+    return env
+
+
+def _user_tasks(uid: int) -> int:
+    """Tasks (threads included, as RLIMIT_NPROC counts them) owned by `uid`."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.stat(f"/proc/{name}").st_uid == uid:
+                total += len(os.listdir(f"/proc/{name}/task"))
+        except OSError:
+            continue
+    return total
+
+
+def apply_limits(memory_mb: int, cpu_s: float, device: str, uid: int) -> None:
+    """Set RLIMIT_AS (CPU devices only: CUDA reserves huge address ranges), RLIMIT_CPU,
+    RLIMIT_NPROC, RLIMIT_FSIZE and RLIMIT_CORE on this process."""
+    if not device.startswith("cuda"):
+        with open("/proc/self/status") as fh:
+            vm = next((int(s.split()[1]) * 1024 for s in fh if s.startswith("VmSize:")), 0)
+        limit = max(memory_mb * 2**20, vm + 256 * 2**20)  # torch alone maps ~3 GB
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    cpu = int(math.ceil(cpu_s)) + 2
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 3))
+    nproc = _user_tasks(uid) + EXTRA_TASKS
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def _others_can_reach(path: str) -> bool:
+    """True when every directory from / down to `path` is searchable by other users."""
+    path = os.path.realpath(path)
+    while True:
+        try:
+            if os.path.isdir(path) and not os.stat(path).st_mode & 0o001:
+                return False
+        except OSError:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
+def can_drop_privileges() -> bool:
+    """Root may become nobody only when nobody can still read Python and its packages
+    (an interpreter under /root, for instance, is not)."""
+    import torch
+
+    import nasloop
+
+    paths = [sys.executable, sys.prefix, sys.base_prefix, os.path.dirname(os.__file__),
+             os.path.dirname(torch.__file__), os.path.dirname(nasloop.__file__)]
+    return os.geteuid() == 0 and all(_others_can_reach(p) for p in paths)
+
+
+def drop_privileges(paths: list[str]) -> int:
+    """When root and `can_drop_privileges()`, hand `paths` to nobody and become nobody (so
+    RLIMIT_NPROC applies and root-only files stay unreadable). Returns the candidate's uid."""
+    if os.geteuid() != 0 or not can_drop_privileges():
+        return os.geteuid()
+    for path in paths:
+        os.chown(path, NOBODY, NOBODY)
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+    return NOBODY
+
+
+def setup_child(tmp: str, log_fd: int, keep_fd: int, memory_mb: int, cpu_s: float,
+                device: str, threads: int, owned: list[str]) -> int:
+    """Everything the forked candidate child does before any candidate code runs.
+
+    New session, death signal tied to the worker, stdio to `log_fd`, every other fd closed
+    except `keep_fd` (moved to 3, returned), minimal env, limits, no privileges."""
+    parent = os.getppid()
+    os.setsid()
+    procs.prctl(procs.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.dup2(keep_fd, 3)
+    os.closerange(4, 65536)
+    os.chdir(tmp)
+    os.environ.clear()
+    os.environ.update(minimal_env({}, tmp, threads))
+    import tempfile
+
+    tempfile.tempdir = tmp
+    uid = drop_privileges(owned)
+    apply_limits(memory_mb, cpu_s, device, uid)
+    procs.prctl(procs.PR_SET_NO_NEW_PRIVS, 1)
+    sys.dont_write_bytecode = True
+    return 3
+
+
+_ALWAYS = {
+    "os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
+    "subprocess.Popen", "pty.spawn", "socket.__new__", "socket.connect", "socket.bind",
+    "socket.getaddrinfo", "socket.gethostbyname", "socket.sendto", "os.startfile",
+    "os.setns", "os.unshare",
+}
+_CTYPES = {"ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.cdata",
+           "ctypes.call_function"}
+_PATH_EVENTS = {"os.remove", "os.rename", "os.rmdir", "os.mkdir", "os.symlink", "os.link",
+                "os.chmod", "os.chown", "os.truncate", "os.utime", "shutil.rmtree",
+                "shutil.move", "shutil.copyfile", "os.replace"}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
+
+
+def install_audit_hook(allowed_dirs: list[str], allow_ctypes: bool) -> list[str]:
+    """Refuse processes, sockets, signals to others and writes outside `allowed_dirs`.
+
+    Returns the list that collects every refused attempt (even ones the candidate catches).
+    """
+    violations: list[str] = []
+    roots = tuple(os.path.realpath(d) + os.sep for d in allowed_dirs) + ("/dev/null",)
+    me = os.getpid()
+    blocked = _ALWAYS if allow_ctypes else _ALWAYS | _CTYPES
+
+    def outside(path: Any) -> bool:
+        if isinstance(path, int) or path is None:
+            return False
+        real = os.path.realpath(os.fsdecode(path))
+        return not (real + os.sep).startswith(roots) and real != "/dev/null"
+
+    def refuse(what: str) -> None:
+        violations.append(what)
+        raise ForbiddenOperation(f"forbidden operation: {what}")
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event in blocked:
+            refuse(event)
+        elif event in ("os.kill", "os.killpg", "signal.pthread_kill"):
+            target = args[0] if args else None
+            if event != "signal.pthread_kill" and target not in (me, -me, 0):
+                refuse(f"{event}({target}) of another process")
+        elif event == "open" and len(args) >= 3:
+            path, mode, flags = args[0], args[1], args[2]
+            writing = bool(flags and flags & _WRITE_FLAGS) or (
+                isinstance(mode, str) and any(c in mode for c in "wax+"))
+            if writing and outside(path):
+                refuse(f"write to {os.fsdecode(path)}")
+        elif event in _PATH_EVENTS and args:
+            if any(outside(a) for a in args[:2] if isinstance(a, (str, bytes, os.PathLike))):
+                refuse(f"{event} outside the sandbox temp dir")
+
+    sys.addaudithook(hook)
+    return violations

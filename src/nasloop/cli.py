@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -25,13 +26,16 @@ def _search(config: Any, out: Path) -> None:
     from nasloop.runner import drive
 
     console = make_console()
-    best: list[float] = []
+    done = out / "summary.json"
+    earlier = json.loads(done.read_text()).get("best_metric") if done.exists() else None
+    best: list[float] = [] if earlier is None else [earlier]
     budget = config.run.budget
 
     def on_candidate(cand: Candidate, step: int) -> None:
-        if cand.status == "ok" and (not best or (cand.val_accuracy or 0) > best[0]):
+        new_best = cand.status == "ok" and (not best or (cand.val_accuracy or 0) > best[0])
+        if new_best:
             best[:] = [cand.val_accuracy or 0.0]
-        console.print(candidate_line(cand, step, budget, best[0] if best else None))
+        console.print(candidate_line(cand, step, budget, new_best))
 
     console.print(
         f"[bold]nasloop[/] searching into {out} (budget {budget}, dataset {config.data.dataset})"

@@ -10,20 +10,19 @@ from rich.table import Table
 from nasloop.memory.archive import Candidate
 
 
-def candidate_line(cand: Candidate, step: int, budget: int, best: float | None) -> str:
-    """One rich-markup line: step, what was done, to what, and what came of it."""
-    what = cand.modification or cand.origin
-    parent = f" <- #{cand.parent_id}" if cand.parent_id is not None else ""
-    head = f"[dim]{step + 1:>4}/{budget}[/] #{cand.id:<4} {what[:48]:<48}{parent:<7}"
+def candidate_line(cand: Candidate, step: int, budget: int, new_best: bool) -> str:
+    """One rich-markup line: step, what was done, to which parent, and what came of it."""
+    what = (cand.modification or cand.origin)[:40]
+    parent = f"<-#{cand.parent_id}" if cand.parent_id is not None else ""
+    head = f"[dim]{step + 1:>3}/{budget}[/] #{cand.id:<3} {what:<40} {parent:<5}"
     if cand.status == "ok":
-        acc = cand.val_accuracy or 0.0
-        star = " [bold green]*best*[/]" if best is not None and acc >= best else ""
+        star = " [bold green]best[/]" if new_best else ""
         params = f"{(cand.params or 0) / 1e3:.0f}k"
         secs = cand.eval_wall_s or 0.0
-        return f"{head} [green]ok[/]  acc {acc:.4f}  params {params:>6}  {secs:5.1f}s{star}"
+        return f"{head} [green]{cand.val_accuracy or 0.0:.4f}[/] {params:>5} {secs:4.1f}s{star}"
     if cand.status == "duplicate":
         return f"{head} [yellow]duplicate[/] of #{cand.duplicate_of}"
-    msg = (cand.failure_message or "").splitlines()[0][:60] if cand.failure_message else ""
+    msg = (cand.failure_message or "").splitlines()[0][:40] if cand.failure_message else ""
     return f"{head} [red]{cand.failure_class}[/] {msg}"
 
 

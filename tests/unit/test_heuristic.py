@@ -33,3 +33,89 @@ def test_weights_follow_outcomes():
 
 def test_unknown_ops_in_history_are_ignored():
     assert operator_weights(["widen"], [_t("seed:lenet")]) == {"widen": 1.0}
+
+
+def _cand(cid, origin, acc=0.5, code="x = 1\n"):
+    from nasloop.memory.archive import Candidate
+
+    return Candidate(
+        id=cid,
+        step=cid,
+        parent_id=None,
+        origin=origin,
+        modification=None,
+        code=code,
+        diff=None,
+        status="ok",
+        form="lemur",
+        structural_hash=None,
+        duplicate_of=None,
+        val_accuracy=acc,
+        params=1,
+        flops=1.0,
+        metrics=None,
+        failure_class=None,
+        failure_message=None,
+        traceback_tail=None,
+        gen_s=0.0,
+        eval_wall_s=1.0,
+        train_s=1.0,
+        eval_attempts=1,
+    )
+
+
+def _task():
+    from nasloop.agents.base import TaskInfo
+
+    return TaskInfo(dataset="digits", in_shape=(32, 1, 32, 32), num_classes=10)
+
+
+def test_improver_is_deterministic_per_step_and_mutates_the_best():
+    from nasloop.agents.base import ImproveRequest
+    from nasloop.agents.heuristic import HeuristicImprover
+    from nasloop.seeds import list_seeds
+
+    code = list_seeds()["lenet"]
+    req = ImproveRequest(
+        step=5,
+        seed=0,
+        task=_task(),
+        triples=[],
+        last=None,
+        parents=[_cand(1, "seed:lenet", 0.6, code)],
+    )
+    a = HeuristicImprover().improve(req)
+    b = HeuristicImprover().improve(req)
+    assert a.instruction == b.instruction and a.instruction.parent_id == 1
+    assert a.instruction.mutation and a.instruction.modification.startswith(
+        a.instruction.mutation["op"]
+    )
+    assert a.calls[0].role == "improver" and a.calls[0].model == "heuristic"
+
+
+def test_heuristic_agents_never_touch_untrusted_code():
+    from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction
+    from nasloop.agents.heuristic import HeuristicGenerator, HeuristicImprover
+
+    bomb = "import os\nos._exit(3)\n"
+    req = ImproveRequest(
+        step=5,
+        seed=0,
+        task=_task(),
+        triples=[],
+        last=None,
+        parents=[_cand(1, "hf:some-model", 0.9, bomb)],
+    )
+    res = HeuristicImprover().improve(req)
+    assert res.instruction is None and "lineage" in res.error
+    gen = HeuristicGenerator().generate(
+        GenerateRequest(
+            step=5,
+            seed=0,
+            task=_task(),
+            parent=_cand(1, "hf:some-model", 0.9, bomb),
+            instruction=Instruction(parent_id=1, problem="p", modification="widen anything"),
+            triples=[],
+        )
+    )
+    assert gen.code is None and "only mutates" in gen.error

@@ -20,9 +20,19 @@ from nasloop.agents.base import (
     Instruction,
 )
 from nasloop.agents.mutation import Mutation, MutationError, applicable_mutations, apply_mutation
+from nasloop.memory.archive import Candidate
 from nasloop.memory.triples import Triple
 
 MODEL = "heuristic"
+
+
+def trusted(candidate: Candidate) -> bool:
+    """Code of trusted lineage: a seed the user chose, or a heuristic mutant of one.
+
+    The mutation engine builds and traces the parent in this process to work out shapes,
+    so it only ever touches such code; language-model output is run in the sandbox alone.
+    """
+    return candidate.origin.startswith("seed:") or candidate.origin == MODEL
 
 
 def _rng(seed: int, step: int, salt: str) -> random.Random:
@@ -79,9 +89,11 @@ class HeuristicImprover:
     def improve(self, request: ImproveRequest) -> ImproveResult:
         t0 = time.perf_counter()
         rng = _rng(request.seed, request.step, "improve")
-        pool = request.parents[: self.top_k]
+        pool = [p for p in request.parents if trusted(p)][: self.top_k]
         if not pool:
-            return ImproveResult(instruction=None, error="no trained candidate to improve yet")
+            return ImproveResult(
+                instruction=None, error="no trained candidate of seed or heuristic lineage yet"
+            )
         parent = pool[0]
         if len(pool) > 1 and rng.random() < self.explore:
             parent = rng.choice(pool[1:])
@@ -129,6 +141,11 @@ class HeuristicGenerator:
         parent_code = request.parent.code or ""
         spec = request.instruction.mutation
         try:
+            if not trusted(request.parent):
+                raise MutationError(
+                    f"#{request.parent.id} came from {request.parent.origin}: the heuristic "
+                    "generator only mutates seeds and their heuristic descendants"
+                )
             if spec is not None:
                 mutation = Mutation.model_validate(spec)
             else:

@@ -17,7 +17,7 @@ from nasloop.sandbox.failures import FailureClass
 from nasloop.sandbox.job import EvalJob
 from nasloop.summary import summarize, write_best, write_summary
 
-TOP_PARENTS = 5
+TOP_PARENTS = 20  # the improver picks among these (the heuristic one keeps its own top k)
 
 
 class LoopNodes:

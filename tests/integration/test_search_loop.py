@@ -206,3 +206,45 @@ def test_duplicate_candidate_is_skipped(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text())
     assert summary["duplicates_skipped"] == 1
     assert summary["candidates_evaluated"] == n - 1
+
+
+def test_stop_rules_wall_time_and_patience(tmp_path: Path) -> None:
+    wall = nasloop("run", "--budget", "50", "--max-wall-s", "1", "--out", str(tmp_path / "w"))
+    assert wall.returncode == 0, wall.stderr[-2000:]
+    s = json.loads((tmp_path / "w" / "summary.json").read_text())
+    assert s["stop_reason"] == "wall-time" and s["candidates_generated"] == 1
+
+    pat = nasloop("run", "--budget", "60", "--patience", "2", "--out", str(tmp_path / "p"))
+    assert pat.returncode == 0, pat.stderr[-2000:]
+    s = json.loads((tmp_path / "p" / "summary.json").read_text())
+    assert s["stop_reason"] == "patience" and s["candidates_generated"] < 60
+    cands = _candidates(tmp_path / "p")
+    best = max((c for c in cands if c.status == "ok"), key=lambda c: c.val_accuracy)
+    later = [
+        c
+        for c in cands
+        if c.step > best.step and c.eval_wall_s is not None and not c.origin.startswith("seed:")
+    ]
+    assert len(later) == 2
+
+
+def test_ctrl_c_marks_interrupted_and_resume_finishes(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [*NASLOOP, "run", "--budget", "5", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (out / "best.py").exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "nasloop resume" in stdout
+    assert json.loads((out / "summary.json").read_text())["status"] == "interrupted"
+    res = nasloop("resume", str(out))
+    assert res.returncode == 0, res.stderr[-2000:]
+    final = json.loads((out / "summary.json").read_text())
+    assert final["status"] == "finished" and final["candidates_generated"] == 5

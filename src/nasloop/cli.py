@@ -20,7 +20,7 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _search(config: Any, out: Path) -> None:
+def _search(config: Any, out: Path, agents: Any) -> None:
     from nasloop.display import candidate_line, make_console, summary_table
     from nasloop.memory.archive import Candidate
     from nasloop.runner import drive
@@ -41,7 +41,7 @@ def _search(config: Any, out: Path) -> None:
         f"[bold]nasloop[/] searching into {out} (budget {budget}, dataset {config.data.dataset})"
     )
     try:
-        summary = drive(config, out, on_candidate=on_candidate)
+        summary = drive(config, out, on_candidate=on_candidate, agents=agents)
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/]: continue with `nasloop resume {out}`")
         raise typer.Exit(EXIT_INTERRUPTED) from None
@@ -58,16 +58,29 @@ def run(
     dataset: Annotated[str | None, typer.Option(help="Dataset (default: digits).")] = None,
     max_wall_s: Annotated[float | None, typer.Option(help="Wall-time budget in seconds.")] = None,
     patience: Annotated[int | None, typer.Option(help="Stop after N without improvement.")] = None,
+    generator: Annotated[
+        str | None,
+        typer.Option(
+            help=(
+                "Code Generator model: heuristic | hf:<id-or-dir> | openai:<base-url> | "
+                "langchain:<provider>/<model>."
+            )
+        ),
+    ] = None,
+    improver: Annotated[
+        str | None, typer.Option(help="Prompt Improver model (same forms as --generator).")
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
 ) -> None:
     """Run a search and write archive, checkpoints, best.py and summary.json into --out."""
+    from nasloop.agents.factory import build_agents
     from nasloop.config import ConfigError, load_config
-    from nasloop.runner import RunError, new_run
+    from nasloop.runner import RunError, new_run, refuse_existing
     from nasloop.task import task_info
 
     if resume:
-        if config or seed is not None or dataset:
-            _fail("--resume continues the saved config: drop --config/--seed/--dataset")
+        if config or seed is not None or dataset or generator or improver:
+            _fail("--resume continues the saved config: drop --config/--seed/--dataset/models")
         _resume(out, budget, max_wall_s, patience)
         return
     overrides = {
@@ -76,17 +89,22 @@ def run(
         "data.dataset": dataset,
         "run.max_wall_s": max_wall_s,
         "run.patience": patience,
+        "agents.generator": generator,
+        "agents.improver": improver,
     }
     try:
         cfg = load_config(config, overrides)
         task_info(cfg)  # an unknown dataset is a config error, caught before the run exists
+        refuse_existing(out)  # before any model is loaded
+        agents = build_agents(cfg)  # a model that cannot serve the run fails here, not mid-run
         new_run(cfg, out)
     except (ConfigError, RunError) as err:
         _fail(str(err))
-    _search(cfg, out)
+    _search(cfg, out, agents)
 
 
 def _resume(out: Path, budget: int | None, max_wall_s: float | None, patience: int | None) -> None:
+    from nasloop.agents.factory import build_agents
     from nasloop.config import ConfigError
     from nasloop.runner import RunError, resume_config
 
@@ -94,9 +112,10 @@ def _resume(out: Path, budget: int | None, max_wall_s: float | None, patience: i
         cfg = resume_config(
             out, {"run.budget": budget, "run.max_wall_s": max_wall_s, "run.patience": patience}
         )
+        agents = build_agents(cfg)
     except (ConfigError, RunError) as err:
         _fail(str(err))
-    _search(cfg, out)
+    _search(cfg, out, agents)
 
 
 @app.command()

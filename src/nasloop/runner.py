@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from nasloop.agents.base import CodeGenerator, PromptImprover
 from nasloop.agents.factory import build_agents
 from nasloop.config import Config, ConfigError, build_config
 from nasloop.graph.build import compile_loop, open_checkpointer
@@ -45,13 +46,18 @@ def load_seeds(config: Config) -> list[tuple[str, str]]:
     return seeds
 
 
-def new_run(config: Config, out: Path) -> str:
-    """Create the run directory for a new search; refuse one that already holds a run."""
+def refuse_existing(out: Path) -> None:
+    """RunError when `out` already holds a run."""
     if (out / ARCHIVE).exists():
         raise RunError(
             f"{out} already holds a run: continue it with `nasloop resume {out}` "
             "(or `nasloop run --resume`), or pick a new --out"
         )
+
+
+def new_run(config: Config, out: Path) -> str:
+    """Create the run directory for a new search; refuse one that already holds a run."""
+    refuse_existing(out)
     out.mkdir(parents=True, exist_ok=True)
     run_id = f"{out.resolve().name}-{uuid.uuid4().hex[:8]}"
     (out / CONFIG).write_text(json.dumps(config.model_dump(), indent=2) + "\n")
@@ -90,16 +96,18 @@ def drive(
     *,
     on_candidate: Callable[[Candidate, int], None] = lambda c, s: None,
     on_node: Callable[[str], None] = lambda name: None,
+    agents: tuple[PromptImprover, CodeGenerator] | None = None,
 ) -> dict[str, Any]:
     """Run (or continue) the search in `out` until a stop rule fires; return the summary.
 
     A KeyboardInterrupt (Ctrl-C, SIGTERM) leaves status `interrupted` and propagates.
+    `agents` are the already built (improver, generator); built from config when None.
     """
     archive = Archive(out / ARCHIVE)
     run_id = archive.get_meta("run_id")
     seeds = load_seeds(config)
     task = task_info(config)
-    improver, generator = build_agents(config)
+    improver, generator = agents or build_agents(config)
     index = NoveltyIndex(config.memory.novelty_threshold, config.memory.num_perm)
     for cid, blob in archive.signatures():
         index.add(cid, from_bytes(blob, config.memory.num_perm))

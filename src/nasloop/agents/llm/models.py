@@ -1,0 +1,61 @@
+"""Model strings (`heuristic`, `hf:...`, `openai:...`, `langchain:...`) and loading each once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nasloop.agents.llm.backend import ChatBackend, LoadError
+from nasloop.config import AgentsConfig, ConfigError
+
+FORMS = "heuristic, hf:<hub-id-or-dir>, openai:<base-url>, or langchain:<provider>/<model>"
+Loader = Callable[[str, AgentsConfig, str], ChatBackend]
+
+
+def parse_model(value: str, field: str) -> tuple[str, str]:
+    """(kind, target) of a model string; ConfigError naming the field when malformed."""
+    value = value.strip()
+    if value == "heuristic":
+        return "heuristic", ""
+    kind, sep, target = value.partition(":")
+    if not sep or kind not in ("hf", "openai", "langchain") or not target.strip():
+        raise ConfigError(f"bad config: field '{field}': unknown model {value!r} (use {FORMS})")
+    if kind == "openai" and not target.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"bad config: field '{field}': {value!r} needs a URL, e.g. openai:http://127.0.0.1:8000/v1"
+        )
+    return kind, target.strip()
+
+
+def _loader(kind: str) -> Loader:
+    # Imported on demand: each backend pulls in its own heavy libraries.
+    if kind == "hf":
+        from nasloop.agents.llm.hf_backend import load_hf
+
+        return load_hf
+    if kind == "openai":
+        from nasloop.agents.llm.openai_backend import load_openai
+
+        return load_openai
+    from nasloop.agents.llm.langchain_backend import load_langchain
+
+    return load_langchain
+
+
+class ModelPool:
+    """Loads each distinct (kind, target) once, so two roles naming one model share it."""
+
+    def __init__(self, agents: AgentsConfig) -> None:
+        self.agents = agents
+        self.loaded: dict[tuple[str, str], ChatBackend] = {}
+        self.loads = 0
+
+    def get(self, kind: str, target: str, field: str) -> ChatBackend:
+        """The backend for a model string; a model that cannot load is a one-line ConfigError."""
+        key = (kind, target)
+        if key not in self.loaded:
+            try:
+                self.loaded[key] = _loader(kind)(target, self.agents, field)
+            except LoadError as err:
+                raise ConfigError(f"cannot start: {err}") from None
+            self.loads += 1
+        return self.loaded[key]

@@ -1,0 +1,91 @@
+"""Prompt templates: loaded (built-in or the user's overrides), checked, and rendered.
+
+A template names only the placeholders its role fills; an override that names another one
+(a typo, usually) is a config error at start-up, not a KeyError mid-run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from nasloop import prompts as builtin_prompts
+from nasloop.config import ConfigError
+
+_GEN = ("task", "contract", "parent_code", "history", "problem", "modification", "expected_effect")
+FIELDS: dict[str, tuple[str, ...]] = {
+    "system": (),
+    "contract": ("in_shape", "num_classes", "max_params", "epochs", "time_limit_s"),
+    "improver": (
+        "task",
+        "contract",
+        "parent_id",
+        "parent_result",
+        "parent_code",
+        "last_result",
+        "history",
+        "metric",
+    ),
+    "improver_retry": ("error",),
+    "generator_full": _GEN,
+    "generator_delta": _GEN,
+    "generator_retry": ("error", "answer_format"),
+}
+
+
+def identifiers(template: Template) -> set[str]:
+    """Placeholder names used by a template (``Template.get_identifiers`` is 3.11+)."""
+    found = set()
+    for m in template.pattern.finditer(template.template):
+        name = m.group("named") or m.group("braced")
+        if name is not None:
+            found.add(name)
+        elif m.group("invalid") is not None:
+            raise ValueError(f"a lone '$' at offset {m.start()} (write $$ for a dollar sign)")
+    return found
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """The templates of one run, by name."""
+
+    templates: dict[str, Template]
+
+    def render(self, name: str, **values: object) -> str:
+        """Fill template `name`; every placeholder it uses must be given."""
+        return self.templates[name].substitute({k: str(v) for k, v in values.items()})
+
+
+def load_prompts(overrides: dict[str, str] | None = None) -> Prompts:
+    """Built-in templates with the user's overrides (name -> file); ConfigError when bad."""
+    overrides = overrides or {}
+    for name in overrides:
+        if name not in FIELDS:
+            raise ConfigError(
+                f"bad config: field 'agents.prompts': unknown template {name!r} "
+                f"(known: {', '.join(FIELDS)})"
+            )
+    templates: dict[str, Template] = {}
+    for name, allowed in FIELDS.items():
+        where = f"field 'agents.prompts.{name}'"
+        if name in overrides:
+            path = Path(overrides[name]).expanduser()
+            if not path.is_file():
+                raise ConfigError(f"bad config: {where}: file not found: {path}")
+            text = path.read_text(encoding="utf-8")
+        else:
+            text = builtin_prompts.builtin(name)
+        tpl = Template(text)
+        try:
+            used = identifiers(tpl)
+        except ValueError as err:
+            raise ConfigError(f"bad config: {where}: {err}") from None
+        unknown = sorted(used - set(allowed))
+        if unknown:
+            raise ConfigError(
+                f"bad config: {where}: unknown placeholder ${{{unknown[0]}}} "
+                f"(this template may use: {', '.join(allowed) or 'none'})"
+            )
+        templates[name] = tpl
+    return Prompts(templates)

@@ -1,0 +1,102 @@
+"""Building the agents' chat messages from the templates and a request's parts.
+
+Free text that comes from the loop (triples, failure messages, an LLM improver's
+instruction) is clipped to `history_chars` so that no single part can crowd out the
+parent code; history lines are then dropped oldest first by `context.fit` when needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+
+from nasloop.agents.base import Instruction, TaskInfo
+from nasloop.agents.llm.context import Build
+from nasloop.agents.llm.prompts import Prompts
+from nasloop.memory.archive import Candidate
+from nasloop.memory.triples import Triple
+
+FULL_FORMAT = "Answer again with the complete new Python file in one ```python block."
+DELTA_FORMAT = "Answer again with one ```diff block: a unified diff against model.py with @@ hunks."
+ECHO_CHARS = 1500  # how much of an unusable answer is shown back in a retry turn
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, marked when cut."""
+    text = text.strip()
+    return text if len(text) <= limit else text[: max(limit - 5, 0)].rstrip() + " [..]"
+
+
+def describe(c: Candidate | None, limit: int) -> str:
+    """What became of a candidate, in one clipped line."""
+    if c is None:
+        return "none yet"
+    if c.status == "ok" and c.val_accuracy is not None:
+        params = f", {c.params} parameters" if c.params is not None else ""
+        return f"#{c.id}: val_accuracy {c.val_accuracy:.4f}{params}"
+    if c.status == "duplicate":
+        return f"#{c.id}: a duplicate of #{c.duplicate_of}, not trained"
+    msg = (c.failure_message or "").strip().splitlines()
+    detail = f": {msg[0]}" if msg else ""
+    return clip(f"#{c.id}: failed ({c.failure_class or c.status}){detail}", limit)
+
+
+def history_text(lines: Sequence[str]) -> str:
+    return "\n".join(f"- {ln}" for ln in lines) if lines else "(none yet)"
+
+
+class PromptBuilder:
+    """Messages for each role, from one run's templates and contract."""
+
+    def __init__(self, prompts: Prompts, contract: str, history_chars: int) -> None:
+        self.prompts = prompts
+        self.contract = contract
+        self.limit = history_chars
+
+    def system(self) -> SystemMessage:
+        return SystemMessage(self.prompts.render("system").strip())
+
+    def history(self, triples: Sequence[Triple]) -> list[str]:
+        """History lines, oldest first, each clipped."""
+        return [clip(t.render(), self.limit) for t in triples]
+
+    def improver(self, task: TaskInfo, parent: Candidate, last: Candidate | None) -> Build:
+        def build(lines: list[str]) -> list[BaseMessage]:
+            user = self.prompts.render(
+                "improver",
+                task=task.describe(),
+                contract=self.contract,
+                parent_id=parent.id,
+                parent_result=describe(parent, self.limit).split(": ", 1)[-1],
+                parent_code=(parent.code or "").rstrip(),
+                last_result=describe(last, self.limit),
+                history=history_text(lines),
+                metric=task.metric,
+            )
+            return [self.system(), HumanMessage(user.strip())]
+
+        return build
+
+    def generator(
+        self, template: str, task: TaskInfo, parent_code: str, instruction: Instruction
+    ) -> Build:
+        def build(lines: list[str]) -> list[BaseMessage]:
+            user = self.prompts.render(
+                template,
+                task=task.describe(),
+                contract=self.contract,
+                parent_code=parent_code.rstrip(),
+                history=history_text(lines),
+                problem=clip(instruction.problem, self.limit),
+                modification=clip(instruction.modification, 2 * self.limit),
+                expected_effect=clip(instruction.expected_effect or "-", self.limit),
+            )
+            return [self.system(), HumanMessage(user.strip())]
+
+        return build
+
+    def retry_turn(self, template: str, answer: str, **values: str) -> list[BaseMessage]:
+        """The unusable answer (clipped) and the follow-up asking for a usable one."""
+        follow = self.prompts.render(template, **values).strip()
+        return [AIMessage(clip(answer, ECHO_CHARS) or "(empty answer)"), HumanMessage(follow)]

@@ -1,0 +1,191 @@
+"""Real short searches driven by a tiny Qwen2-style model built locally (no download).
+
+The model has random weights, so its answers are nonsense: the loop must record every call
+and every failed generation, and finish. The same model drives a run in-process (`hf:`)
+and through `transformers serve` on 127.0.0.1 (`openai:`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nasloop.agents.factory import build_agents
+from nasloop.config import build_config
+from nasloop.memory.archive import Archive
+from nasloop.runner import ARCHIVE, drive, new_run
+from nasloop.seeds import seed_source
+
+pytestmark = pytest.mark.slow
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def _tiny_model_module() -> Any:
+    spec = importlib.util.spec_from_file_location("tiny_model", FIXTURES / "tiny_model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("transformers")
+    return _tiny_model_module().build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"))
+
+
+def _config(tmp_path: Path, model: str, **agents: Any) -> Any:
+    seed = tmp_path / "lenet.py"
+    seed.write_text(seed_source("lenet"))
+    settings = {
+        "generator": model,
+        "improver": model,
+        "max_new_tokens": 48,
+        "retries": 0,
+        "temperature": 0.0,
+        "mode": "auto",
+        **agents,
+    }
+    return build_config(
+        {"agents": settings, "seeds": {"builtin": False, "files": [str(seed)]}},
+        {"run.budget": 3},
+    )
+
+
+def _calls(out: Path) -> list[dict[str, Any]]:
+    archive = Archive(out / ARCHIVE)
+    try:
+        rows = archive.db.execute("SELECT * FROM agent_calls ORDER BY id").fetchall()
+        return [dict(r) for r in rows]
+    finally:
+        archive.close()
+
+
+def _check_run(out: Path, summary: dict[str, Any], model_name: str) -> list[dict[str, Any]]:
+    assert summary["status"] == "finished" and summary["stop_reason"] == "budget"
+    assert summary["candidates_generated"] == 3
+    archive = Archive(out / ARCHIVE)
+    try:
+        cands = archive.candidates()
+        triples = archive.triples(last=10)
+    finally:
+        archive.close()
+    llm = [c for c in cands if not c.origin.startswith("seed:")]
+    assert len(llm) == 2 and all(c.origin == model_name for c in llm)
+    for c in llm:  # nonsense answers: recorded as failed generations, not crashes
+        if c.code is None:
+            assert c.status == "failed" and c.failure_class and c.failure_message
+    assert len(triples) == 3
+    calls = _calls(out)
+    roles = {r["role"] for r in calls}
+    assert roles == {"improver", "generator"}
+    for r in calls:
+        assert r["model"] == model_name
+        assert "class Net" in r["prompt"]
+        assert r["latency_s"] > 0
+        assert r["tokens_in"] and r["tokens_in"] > 100
+        assert r["tokens_out"] is not None and r["tokens_out"] <= 48
+    # auto mode: one diff request, then a full-file request, for each generated candidate
+    gen = [r for r in calls if r["role"] == "generator"]
+    assert len(gen) == 4 and sum("as a unified diff against" in r["prompt"] for r in gen) == 2
+    return calls
+
+
+def test_hf_model_drives_a_run(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    cfg = _config(tmp_path, f"hf:{tiny_model}")
+    new_run(cfg, out)
+    summary = drive(cfg, out)
+    _check_run(out, summary, f"hf:{tiny_model}")
+
+
+def test_both_roles_share_one_loaded_model(tiny_model: Path, tmp_path: Path, monkeypatch) -> None:
+    import transformers
+
+    loads: list[str] = []
+    real = transformers.AutoModelForCausalLM.from_pretrained.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: Any, *args: Any, **kwargs: Any) -> Any:
+        loads.append(str(args[0]))
+        return real(cls, *args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", classmethod(counting))
+    improver, generator = build_agents(_config(tmp_path, f"hf:{tiny_model}"))
+    assert loads == [str(tiny_model)]
+    assert improver.backend is generator.backend  # type: ignore[attr-defined]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tiny_model: Path, tmp_path: Path):
+    """`transformers serve` on 127.0.0.1 with the tiny model; stopped (whole group) after."""
+    cli = shutil.which("transformers", path=str(Path(sys.executable).parent))
+    if cli is None or importlib.util.find_spec("fastapi") is None:
+        pytest.skip("`transformers serve` needs transformers[serving] (fastapi, uvicorn)")
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("w")
+    cmd = ["timeout", "600", cli, "serve", str(tiny_model), "--host", "127.0.0.1"]
+    cmd += ["--port", str(port), "--device", "cpu", "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/v1/models", timeout=2) as resp:
+                    if json.loads(resp.read()).get("data"):
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = (tmp_path / "serve.log").read_text()[-800:]
+                pytest.fail(f"transformers serve did not come up: {tail}")
+            time.sleep(1)
+        yield f"{url}/v1"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+
+
+def test_served_model_drives_a_run_through_openai(served: str, tiny_model: Path, tmp_path: Path):
+    out = tmp_path / "run"
+    cfg = _config(tmp_path, f"openai:{served}", context_window=8192)
+    new_run(cfg, out)
+    summary = drive(cfg, out)
+    _check_run(out, summary, f"openai:{served}#{tiny_model}")
+
+
+def test_prompt_that_cannot_fit_fails_at_start(tiny_model: Path, tmp_path: Path) -> None:
+    from nasloop.config import ConfigError
+
+    cfg = _config(tmp_path, f"hf:{tiny_model}", context_window=1200, max_new_tokens=400)
+    with pytest.raises(ConfigError) as err:
+        build_agents(cfg)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("cannot start: agents.improver")
+    assert "context window 1200" in msg and "over by " in msg and "~" not in msg  # exact
+    assert "largest part is the parent code (seed lenet)" in msg

@@ -1,0 +1,237 @@
+"""The LLM improver and generator on scripted answers: retries, fallbacks, recorded calls,
+context fitting. The scripted chat model is a test double standing in for a real one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+
+from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction, TaskInfo
+from nasloop.agents.delta import make_diff
+from nasloop.agents.llm.backend import ChatBackend
+from nasloop.agents.llm.context import PromptTooLarge, fit
+from nasloop.agents.llm.generator import LLMGenerator
+from nasloop.agents.llm.improver import LLMImprover
+from nasloop.agents.llm.preflight import check_context
+from nasloop.agents.llm.prompts import load_prompts
+from nasloop.agents.llm.render import PromptBuilder
+from nasloop.config import ConfigError
+from nasloop.memory.archive import Candidate
+from nasloop.memory.triples import Triple
+from nasloop.seeds import list_seeds, seed_source
+
+PARENT = seed_source("lenet")
+CHILD = PARENT.replace("nn.Conv2d(6, 16, kernel_size=5)", "nn.Conv2d(6, 32, kernel_size=5)")
+CHILD = CHILD.replace("nn.Linear(16 * ", "nn.Linear(32 * ")
+TASK = TaskInfo(dataset="digits", in_shape=(32, 1, 32, 32), num_classes=10)
+GOOD_JSON = (
+    '{"problem": "conv2 is narrow", "suggestion": "widen conv2 to 32", "expected_effect": "+1%"}'
+)
+
+
+class ScriptedChat(BaseChatModel):
+    """Answers with the next scripted text (or raises it); keeps the prompts it was sent."""
+
+    answers: list[Any]
+    seen: list[list[BaseMessage]] = []
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, **kw: Any) -> ChatResult:
+        self.seen.append(list(messages))
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(answer))])
+
+
+def backend(answers: list[Any], window: int | None = None) -> ChatBackend:
+    return ChatBackend(
+        name="scripted:test",
+        chat=ScriptedChat(answers=answers, seen=[]),
+        max_new_tokens=200,
+        context_window=window,
+    )
+
+
+def builder(history_chars: int = 400) -> PromptBuilder:
+    prompts = load_prompts()
+    contract = prompts.render(
+        "contract",
+        in_shape=TASK.in_shape,
+        num_classes=10,
+        max_params=10**6,
+        epochs=1,
+        time_limit_s=60,
+    )
+    return PromptBuilder(prompts, contract, history_chars)
+
+
+def cand(id: int, **kw: Any) -> Candidate:
+    data: dict[str, Any] = dict.fromkeys(Candidate.model_fields)
+    data.update(id=id, step=id, origin="seed:lenet", status="ok", eval_attempts=1, code=PARENT)
+    data.update(kw)
+    return Candidate.model_validate(data)
+
+
+def triples(n: int) -> list[Triple]:
+    return [
+        Triple(
+            step=i,
+            candidate_id=i,
+            problem=f"problem {i}",
+            modification=f"change {i}",
+            outcome=f"failed: shape (step {i})",
+            failure_class="shape",
+        )
+        for i in range(n)
+    ]
+
+
+def improve_request(**kw: Any) -> ImproveRequest:
+    best, other = cand(3, val_accuracy=0.9), cand(2, val_accuracy=0.8)
+    last = cand(4, status="failed", failure_class="shape", failure_message="mat1 and mat2")
+    base = dict(step=5, seed=0, task=TASK, triples=triples(2), last=last, parents=[best, other])
+    return ImproveRequest(**{**base, **kw})
+
+
+def gen_request() -> GenerateRequest:
+    instr = Instruction(parent_id=1, problem="narrow", modification="widen conv2 to 32")
+    return GenerateRequest(
+        step=6, seed=0, task=TASK, parent=cand(1), instruction=instr, triples=triples(3)
+    )
+
+
+# --- improver ------------------------------------------------------------------------
+
+
+def test_improver_reads_prose_wrapped_json_and_improves_the_best():
+    b = backend([f"Sure, here you go:\n{GOOD_JSON}\nGood luck!"])
+    result = LLMImprover(b, builder(), retries=2).improve(improve_request())
+    assert result.instruction is not None and result.error is None
+    assert result.instruction.parent_id == 3  # parents[0], the best
+    assert result.instruction.modification == "widen conv2 to 32"
+    [call] = result.calls
+    assert call.ok and call.role == "improver" and call.model == "scripted:test"
+    assert "class Net" in call.prompt and "mat1 and mat2" in call.prompt
+    assert "change 1" in call.prompt  # the history is in the prompt
+
+
+def test_improver_retries_then_succeeds():
+    b = backend(["I suggest adding dropout.", GOOD_JSON])
+    result = LLMImprover(b, builder(), retries=2).improve(improve_request())
+    assert result.instruction is not None
+    assert [c.ok for c in result.calls] == [False, True]
+    assert result.calls[0].error == "no JSON object in the answer"
+    retry_prompt = b.chat.seen[1]
+    assert retry_prompt[-2].content == "I suggest adding dropout."
+    assert "no JSON object" in retry_prompt[-1].content
+
+
+def test_improver_gives_up_after_bounded_retries():
+    b = backend(["nonsense", "more nonsense", '{"problem": "too narrow"}', GOOD_JSON])
+    result = LLMImprover(b, builder(), retries=2).improve(improve_request())
+    assert result.instruction is None
+    assert len(result.calls) == 3 and not any(c.ok for c in result.calls)
+    assert "3 attempt(s)" in (result.error or "") and "suggestion" in (result.error or "")
+
+
+def test_improver_survives_a_failing_model():
+    b = backend([ConnectionError("server went away")])
+    result = LLMImprover(b, builder(), retries=2).improve(improve_request())
+    assert result.instruction is None and "server went away" in (result.error or "")
+    assert len(result.calls) == 1 and not result.calls[0].ok
+
+
+def test_improver_without_parents():
+    result = LLMImprover(backend([]), builder(), retries=0).improve(improve_request(parents=[]))
+    assert result.instruction is None and result.calls == []
+
+
+# --- generator -----------------------------------------------------------------------
+
+
+def test_full_mode():
+    b = backend([f"```python\n{CHILD}```"])
+    gen = LLMGenerator(b, builder(), "full", retries=1).generate(gen_request())
+    assert gen.code == CHILD and len(gen.calls) == 1 and gen.calls[0].role == "generator"
+    assert "widen conv2 to 32" in gen.calls[0].prompt
+
+
+def test_delta_mode_applies_the_diff():
+    diff = make_diff(PARENT, CHILD, "model.py")
+    b = backend([f"Here is the patch:\n```diff\n{diff}```"])
+    gen = LLMGenerator(b, builder(), "delta", retries=0).generate(gen_request())
+    assert gen.code == CHILD and "unified diff" in gen.calls[0].prompt
+
+
+def test_auto_falls_back_to_full_when_the_diff_does_not_apply():
+    bad = "--- a/model.py\n+++ b/model.py\n@@ -1,2 +1,2 @@\n-import jax\n+import flax\n"
+    b = backend([f"```diff\n{bad}```", f"```python\n{CHILD}```"])
+    gen = LLMGenerator(b, builder(), "auto", retries=0).generate(gen_request())
+    assert gen.code == CHILD
+    assert [c.ok for c in gen.calls] == [False, True]
+    assert "could not be applied" in (gen.calls[0].error or "")
+    assert "as a unified diff against" not in b.chat.seen[1][-1].content  # a fresh full request
+
+
+def test_no_usable_code_is_a_recorded_failure():
+    b = backend(["Add batch norm.", "Really, add batch norm.", "```python\nimport torch\n"])
+    gen = LLMGenerator(b, builder(), "auto", retries=1).generate(gen_request())
+    assert gen.code is None
+    assert len(gen.calls) == 3 and not any(c.ok for c in gen.calls)
+    assert gen.error and gen.error.startswith("delta: no unified diff")
+    assert "full: " in gen.error
+
+
+# --- context -------------------------------------------------------------------------
+
+
+def test_fit_drops_oldest_history_first():
+    bld, b = builder(), backend([])
+    base = bld.generator("generator_full", TASK, PARENT, gen_request().instruction)
+    history = bld.history(triples(5))
+    full = b.count_messages(base(history))
+    b.context_window = full + b.max_new_tokens - 10  # a little too small for all of it
+    messages, dropped = fit(b, base, history)
+    assert dropped >= 1
+    text = messages[-1].content
+    assert "change 4" in text and "change 0" not in text
+
+
+def test_fit_fails_when_even_the_parent_is_too_large():
+    bld, b = builder(), backend([], window=400)
+    base = bld.generator("generator_full", TASK, PARENT, gen_request().instruction)
+    with pytest.raises(PromptTooLarge, match="context window 400"):
+        fit(b, base, [])
+
+
+def test_generator_records_a_prompt_too_large():
+    b = backend(["never asked"], window=400)
+    gen = LLMGenerator(b, builder(), "full", retries=0).generate(gen_request())
+    assert gen.code is None and "context window" in (gen.error or "") and gen.calls == []
+
+
+def test_preflight_names_the_part_and_the_overflow():
+    b = backend([], window=1500)
+    seeds = list(list_seeds().items())
+    with pytest.raises(ConfigError) as err:
+        check_context(
+            "agents.generator", b, builder(), "generator", ["generator_full"], TASK, seeds, 5
+        )
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "generator_full" in msg and "over by ~" in msg
+    assert "largest part is the parent code (seed resnet_small)" in msg
+
+
+def test_preflight_passes_with_room():
+    b = backend([], window=32768)
+    seeds = list(list_seeds().items())
+    check_context("agents.improver", b, builder(), "improver", ["improver"], TASK, seeds, 5)

@@ -36,6 +36,9 @@ class RunConfig(_Section):
         0, ge=0, description="Stop after N evaluated candidates without improvement (0: off)."
     )
     seed: int = Field(0, description="Seed for agents, data split and training.")
+    batch: int = Field(
+        1, ge=1, description="Candidates per cycle, generated then evaluated concurrently."
+    )
 
 
 class DataConfig(_Section):
@@ -134,6 +137,34 @@ class SandboxConfig(_Section):
     max_in_flight: int = Field(1, ge=1, description="Candidates evaluated at once.")
 
 
+class ExecutorConfig(_Section):
+    kind: Literal["local", "ray"] = Field(
+        "local",
+        description="Where candidates are evaluated: local (sandbox workers on this machine, "
+        "sandbox.max_in_flight at once) or ray (a Ray cluster; each candidate still runs in the "
+        "sandbox, on the Ray worker that receives it).",
+    )
+    address: str = Field(
+        "auto",
+        description="ray: auto (the cluster started with `ray start` on this machine, or "
+        "RAY_ADDRESS), host:port of a cluster's GCS, ray://host:port (Ray Client), or \"\" to "
+        "start a local head for this run.",
+    )
+    cpus_per_candidate: float = Field(
+        1.0, gt=0, description="ray: CPUs Ray reserves for each candidate (may be fractional)."
+    )
+    gpus_per_candidate: float = Field(
+        0.0, ge=0, description="ray: GPUs Ray reserves for each candidate (0.25: four share one)."
+    )
+    in_flight: int = Field(
+        0,
+        ge=0,
+        description="ray: most candidates submitted to the cluster at once (0: as many as are "
+        "submitted; the cluster's resources decide how many run). kind=local uses "
+        "sandbox.max_in_flight instead.",
+    )
+
+
 class SeedsConfig(_Section):
     files: list[str] = Field(
         default_factory=list, description="Extra seed architecture files (built-ins always used)."
@@ -150,6 +181,7 @@ class Config(_Section):
     memory: MemoryConfig = MemoryConfig()
     agents: AgentsConfig = AgentsConfig()
     sandbox: SandboxConfig = SandboxConfig()
+    executor: ExecutorConfig = ExecutorConfig()
     seeds: SeedsConfig = SeedsConfig()
 
 

@@ -12,9 +12,9 @@ from nasloop.memory.archive import Candidate
 
 def candidate_line(cand: Candidate, step: int, budget: int, new_best: bool) -> str:
     """One rich-markup line: step, what was done, to which parent, and what came of it."""
-    what = (cand.modification or cand.origin)[:40]
+    what = (cand.modification or cand.origin)[:34]
     parent = f"<-#{cand.parent_id}" if cand.parent_id is not None else ""
-    head = f"[dim]{step + 1:>3}/{budget}[/] #{cand.id:<3} {what:<40} {parent:<5}"
+    head = f"[dim]{step + 1:>3}/{budget}[/] #{cand.id:<3} {what:<34} {parent:<5}"
     if cand.status == "ok":
         star = " [bold green]best[/]" if new_best else ""
         params = f"{(cand.params or 0) / 1e3:.0f}k"

@@ -1,5 +1,8 @@
 """The loop's nodes. Each is idempotent per step: run again after a crash, it finds its own
 earlier writes in the archive and does not redo them (no candidate is trained twice).
+
+A cycle holds one candidate per step (`run.batch` of them at once); the seeds fill the
+first cycles, then each step's candidate realises one instruction of the improver.
 """
 
 from __future__ import annotations
@@ -8,13 +11,14 @@ import time
 
 from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction
 from nasloop.agents.delta import make_diff
+from nasloop.graph.evaluate import evaluate_cycle
 from nasloop.graph.resources import Resources
 from nasloop.graph.state import SearchState
 from nasloop.memory import novelty
+from nasloop.memory.archive import Candidate
 from nasloop.memory.triples import Triple, describe_outcome
 from nasloop.sandbox.contract import ContractError, detect_form
 from nasloop.sandbox.failures import FailureClass
-from nasloop.sandbox.job import EvalJob
 from nasloop.summary import summarize, write_best, write_summary
 
 TOP_PARENTS = 20  # the improver picks among these (the heuristic one keeps its own top k)
@@ -26,9 +30,18 @@ class LoopNodes:
     def __init__(self, res: Resources) -> None:
         self.res = res
 
+    def cycle_size(self, step: int) -> int:
+        """Steps in the cycle starting at `step`: seeds and mutants never share a cycle."""
+        n_seeds, cfg = len(self.res.seeds), self.res.config.run
+        end = n_seeds if step < n_seeds else cfg.budget
+        return max(0, min(cfg.batch, end - step, cfg.budget - step))
+
+    def _cycle(self, state: SearchState) -> list[Candidate]:
+        return [self.res.archive.get(cid) for cid in state["candidates"]]
+
     # --- plan ----------------------------------------------------------------
     def plan(self, state: SearchState) -> SearchState:
-        """Apply the stop rules; otherwise clear the per-step fields for a new candidate."""
+        """Apply the stop rules; otherwise size the next cycle."""
         cfg = self.res.config.run
         step = state["step"]
         reason = None
@@ -38,7 +51,12 @@ class LoopNodes:
             reason = "wall-time"
         elif cfg.patience and self._since_improvement() >= cfg.patience:
             reason = "patience"
-        return {"stop_reason": reason, "candidate_id": None, "verdict": ""}
+        return {
+            "stop_reason": reason,
+            "size": self.cycle_size(step),
+            "candidates": [],
+            "verdict": "",
+        }
 
     def _since_improvement(self) -> int:
         """Evaluated candidates after the best one (seeds excluded, they set the bar)."""
@@ -53,16 +71,24 @@ class LoopNodes:
 
     # --- generate ------------------------------------------------------------
     def generate(self, state: SearchState) -> SearchState:
-        step, archive = state["step"], self.res.archive
-        existing = archive.db.execute(
-            "SELECT id FROM candidates WHERE step = ?", (step,)
-        ).fetchone()
-        if existing:  # an earlier attempt at this step got this far
-            return {"candidate_id": int(existing["id"])}
+        """One candidate per step of the cycle: a seed, or the generator's answer."""
+        step0 = state["step"]
+        instructions = state.get("instructions") or []
+        ids = []
+        for i in range(state["size"]):
+            instruction = instructions[i] if i < len(instructions) else None
+            ids.append(self._generate_one(step0 + i, instruction))
+        return {"candidates": ids}
+
+    def _generate_one(self, step: int, raw: dict | None) -> int:
+        archive = self.res.archive
+        found = archive.candidate_at(step)
+        if found is not None:  # an earlier attempt at this step got this far
+            return found
         t0 = time.perf_counter()
         if step < len(self.res.seeds):
             name, code = self.res.seeds[step]
-            cid = archive.add_candidate(
+            return archive.add_candidate(
                 step,
                 parent_id=None,
                 origin=f"seed:{name}",
@@ -71,8 +97,7 @@ class LoopNodes:
                 diff=None,
                 gen_s=time.perf_counter() - t0,
             )
-            return {"candidate_id": cid}
-        instruction = Instruction.model_validate(state["instruction"])
+        instruction = Instruction.model_validate(raw)
         parent = archive.get(instruction.parent_id)
         archive.forget_agent_calls(step, "generator")
         gen = self.res.generator.generate(
@@ -99,167 +124,144 @@ class LoopNodes:
         )
         if gen.code is None:
             archive.set_failed(cid, FailureClass.GENERATION.value, gen.error or "no code")
-        return {"candidate_id": cid}
+        return cid
 
     # --- check ---------------------------------------------------------------
     def check(self, state: SearchState) -> SearchState:
-        """Static checks in the orchestrator: it parses, and it has a usable Net (no execution)."""
-        cand = self.res.archive.get(state["candidate_id"])
-        if cand.status != "pending":
-            return {"verdict": "checked" if cand.status == "checked" else "invalid"}
-        try:
-            form = detect_form(cand.code or "")
-        except ContractError as err:
-            self.res.archive.set_failed(cand.id, err.failure_class.value, err.message)
-            return {"verdict": "invalid"}
-        code = cand.code or ""
-        mh = novelty.minhash(code, self.res.config.memory.num_perm)
-        self.res.archive.set_checked(
-            cand.id, form, novelty.structural_hash(code), novelty.to_bytes(mh)
-        )
-        return {"verdict": "checked"}
+        """Static checks in the orchestrator: it parses, it has a usable Net (no execution)."""
+        for cand in self._cycle(state):
+            if cand.status != "pending":
+                continue
+            try:
+                form = detect_form(cand.code or "")
+            except ContractError as err:
+                self.res.archive.set_failed(cand.id, err.failure_class.value, err.message)
+                continue
+            code = cand.code or ""
+            mh = novelty.minhash(code, self.res.config.memory.num_perm)
+            self.res.archive.set_checked(
+                cand.id, form, novelty.structural_hash(code), novelty.to_bytes(mh)
+            )
+        passed = any(c.status == "checked" for c in self._cycle(state))
+        return {"verdict": "checked" if passed else "invalid"}
 
     # --- novelty -------------------------------------------------------------
     def novelty(self, state: SearchState) -> SearchState:
-        """Exact structural duplicate, else MinHash-Jaccard near duplicate, else novel."""
+        """Exact structural duplicate, else MinHash-Jaccard near duplicate, else novel.
+
+        Candidates of one cycle are compared with each other too, in step order.
+        """
         archive, index = self.res.archive, self.res.novelty
-        cand = archive.get(state["candidate_id"])
-        if cand.status == "duplicate":
-            return {"verdict": "duplicate"}
-        mh = novelty.minhash(cand.code or "", index.num_perm)
-        if cand.status == "checked" and cand.id not in index.sigs:
-            same = archive.find_hash(cand.structural_hash or "", exclude=cand.id)
-            near = None if same is not None else index.nearest_duplicate(mh)
-            if same is not None:
-                archive.set_duplicate(cand.id, same, f"structurally identical to #{same}")
-                return {"verdict": "duplicate"}
-            if near is not None:
-                archive.set_duplicate(
-                    cand.id, near[0], f"MinHash-Jaccard {near[1]:.3f} with #{near[0]}"
-                )
-                return {"verdict": "duplicate"}
-        index.add(cand.id, mh)
-        return {"verdict": "novel"}
+        novel = False
+        for cand in self._cycle(state):
+            if cand.status != "checked":
+                continue
+            mh = novelty.minhash(cand.code or "", index.num_perm)
+            if cand.id not in index.sigs:
+                same = archive.find_hash(cand.structural_hash or "", exclude=cand.id)
+                near = None if same is not None else index.nearest_duplicate(mh)
+                if same is not None:
+                    archive.set_duplicate(cand.id, same, f"structurally identical to #{same}")
+                    continue
+                if near is not None:
+                    archive.set_duplicate(
+                        cand.id, near[0], f"MinHash-Jaccard {near[1]:.3f} with #{near[0]}"
+                    )
+                    continue
+            index.add(cand.id, mh)
+            novel = True
+        return {"verdict": "novel" if novel else "duplicate"}
 
     # --- evaluate ------------------------------------------------------------
     def evaluate(self, state: SearchState) -> SearchState:
-        """Train the candidate in the sandbox (skipped when a result is already recorded)."""
-        archive = self.res.archive
-        cand = archive.get(state["candidate_id"])
-        if cand.status in ("ok", "failed"):
-            return {"verdict": "evaluated"}
-        t = self.res.config.train
-        job = EvalJob(
-            candidate_id=cand.id,
-            code=cand.code or "",
-            dataset=self.res.config.data.dataset,
-            data_dir=self.res.config.data.data_dir,
-            epochs=t.epochs,
-            batch_size=t.batch_size,
-            lr=t.lr,
-            momentum=t.momentum,
-            optimizer=t.optimizer,
-            seed=self.res.config.run.seed,
-            max_params=t.max_params,
-            time_limit_s=t.time_limit_s,
-            memory_limit_mb=t.memory_limit_mb,
-            threads=t.threads,
-            device=t.device,
-        )
-        archive.start_eval(cand.id)
-        t0 = time.perf_counter()
-        result = self.res.executor.result(self.res.executor.submit(job))
-        wall = time.perf_counter() - t0  # as the orchestrator waited for it, sandbox included
-        if result.status == "ok":
-            archive.set_ok(
-                cand.id,
-                form=result.form,
-                metrics=result.metrics,
-                eval_wall_s=wall,
-                log_tail=result.log_tail,
-            )
-        else:
-            archive.set_failed(
-                cand.id,
-                result.failure_class or FailureClass.CRASH.value,
-                result.message or "failed",
-                result.traceback_tail,
-                form=result.form,
-                metrics=result.metrics,
-                eval_wall_s=wall,
-                log_tail=result.log_tail,
-            )
+        """Train the cycle's novel candidates in the sandbox, recording each as it completes."""
+        todo = [c for c in self._cycle(state) if c.status == "checked"]
+        evaluate_cycle(self.res, todo)
         return {"verdict": "evaluated"}
 
     # --- record --------------------------------------------------------------
     def record(self, state: SearchState) -> SearchState:
-        """Write the step's triple, best.py and summary.json; report the candidate; next step."""
-        archive, step = self.res.archive, state["step"]
-        cand = archive.get(state["candidate_id"])
-        parent = archive.get(cand.parent_id) if cand.parent_id is not None else None
-        outcome, delta = describe_outcome(
-            cand.val_accuracy,
-            parent.val_accuracy if parent else None,
-            None if cand.status == "ok" else (cand.failure_class or "unknown"),
-            cand.failure_message,
-        )
-        if cand.origin.startswith("seed:"):
-            problem = "seed architecture"
-        else:
-            problem = Instruction.model_validate(state["instruction"]).problem
-        archive.add_triple(
-            Triple(
-                step=step,
-                candidate_id=cand.id,
-                problem=problem,
-                modification=cand.modification or "",
-                outcome=outcome,
-                delta=delta,
-                failure_class=None if cand.status == "ok" else cand.failure_class,
+        """Write each step's triple, best.py and summary.json; report; move to the next cycle."""
+        archive, step0 = self.res.archive, state["step"]
+        instructions = state.get("instructions") or []
+        for i, cand in enumerate(self._cycle(state)):
+            archive.add_triple(
+                self._triple(cand, instructions[i] if i < len(instructions) else None)
             )
-        )
         write_best(self.res.run_dir, archive)
         archive.set_meta("wall_s", self.res.wall_s())
         write_summary(
             self.res.run_dir,
             summarize(archive, status="running", wall_s=self.res.wall_s(), stop_reason=None),
         )
-        self.res.on_candidate(archive.get(cand.id), step)
-        return {"step": step + 1}
+        for cand in self._cycle(state):
+            self.res.on_candidate(cand, cand.step)
+        return {"step": step0 + len(state["candidates"])}
+
+    def _triple(self, cand: Candidate, raw: dict | None) -> Triple:
+        parent = self.res.archive.get(cand.parent_id) if cand.parent_id is not None else None
+        failure = None if cand.status == "ok" else (cand.failure_class or "unknown")
+        outcome, delta = describe_outcome(
+            cand.val_accuracy,
+            parent.val_accuracy if parent else None,
+            failure,
+            cand.failure_message,
+        )
+        if cand.origin.startswith("seed:") or raw is None:
+            problem = "seed architecture"
+        else:
+            problem = Instruction.model_validate(raw).problem
+        return Triple(
+            step=cand.step,
+            candidate_id=cand.id,
+            problem=problem,
+            modification=cand.modification or "",
+            outcome=outcome,
+            delta=delta,
+            failure_class=failure,
+        )
 
     # --- improve -------------------------------------------------------------
     def improve(self, state: SearchState) -> SearchState:
-        """The improver reads the last K triples and writes the instruction for the next step."""
+        """The improver reads the last K triples and writes one instruction per next step."""
         step, archive = state["step"], self.res.archive
-        if step < len(self.res.seeds) or step >= self.res.config.run.budget:
-            return {"instruction": None}
-        parents = archive.top(TOP_PARENTS)
-        last = archive.get(state["candidate_id"]) if state.get("candidate_id") else None
-        archive.forget_agent_calls(step, "improver")
-        result = self.res.improver.improve(
-            ImproveRequest(
-                step=step,
-                seed=self.res.config.run.seed,
-                task=self.res.task,
-                triples=self._window(),
-                last=last,
-                parents=parents,
+        if step < len(self.res.seeds):
+            return {"instructions": []}
+        cycle = self._cycle(state)
+        last = cycle[-1] if cycle else None
+        instructions = []
+        for i in range(self.cycle_size(step)):
+            parents = archive.top(TOP_PARENTS)
+            archive.forget_agent_calls(step + i, "improver")
+            result = self.res.improver.improve(
+                ImproveRequest(
+                    step=step + i,
+                    seed=self.res.config.run.seed,
+                    task=self.res.task,
+                    triples=self._window(),
+                    last=last,
+                    parents=parents,
+                )
             )
+            for call in result.calls:
+                archive.add_agent_call(step + i, **call.model_dump())
+            instruction = result.instruction or self._fallback(result.error, parents, last)
+            instructions.append(instruction.model_dump())
+        return {"instructions": instructions}
+
+    @staticmethod
+    def _fallback(
+        error: str | None, parents: list[Candidate], last: Candidate | None
+    ) -> Instruction:
+        """An unusable answer was recorded; the loop goes on from the best candidate."""
+        base = parents[0] if parents else last
+        if base is None:
+            raise RuntimeError("no candidate to improve: every seed failed to generate")
+        return Instruction(
+            parent_id=base.id,
+            problem=f"improver failed: {error}",
+            modification="change the architecture in any way likely to raise accuracy",
         )
-        for call in result.calls:
-            archive.add_agent_call(step, **call.model_dump())
-        instruction = result.instruction
-        if instruction is None:
-            # An unusable answer is recorded (above) and the loop goes on from the best.
-            fallback = parents[0] if parents else last
-            if fallback is None:
-                raise RuntimeError("no candidate to improve: every seed failed to generate")
-            instruction = Instruction(
-                parent_id=fallback.id,
-                problem=f"improver failed: {result.error}",
-                modification="change the architecture in any way likely to raise accuracy",
-            )
-        return {"instruction": instruction.model_dump()}
 
     # --- helpers -------------------------------------------------------------
     def _window(self) -> list[Triple]:

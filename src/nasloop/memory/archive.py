@@ -143,15 +143,20 @@ class Archive:
         status: str = "pending",
     ) -> int:
         """Insert the candidate of `step`, or return the one a previous attempt inserted."""
-        found = self.db.execute("SELECT id FROM candidates WHERE step = ?", (step,)).fetchone()
-        if found:
-            return int(found["id"])
+        found = self.candidate_at(step)
+        if found is not None:
+            return found
         cur = self.db.execute(
             "INSERT INTO candidates(step, parent_id, origin, modification, code, diff, status,"
             " gen_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (step, parent_id, origin, modification, code, diff, status, gen_s, time.time()),
         )
         return int(cur.lastrowid)  # type: ignore[arg-type]
+
+    def candidate_at(self, step: int) -> int | None:
+        """Id of the candidate of `step`, if one was inserted."""
+        row = self.db.execute("SELECT id FROM candidates WHERE step = ?", (step,)).fetchone()
+        return int(row["id"]) if row else None
 
     def get(self, cid: int) -> Candidate:
         row = self.db.execute(

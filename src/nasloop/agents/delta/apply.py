@@ -1,8 +1,11 @@
 """Apply unified diffs written by language models, tolerantly but never blindly.
 
-No library does this: GNU ``patch`` and ``git apply`` trust ``@@`` line numbers, trim
-context only from hunk ends and apply a hunk wherever it first fits, and Python patch
-libraries apply only well-formed diffs. So this applier is our own:
+No library does this, so the applier is our own. GNU ``patch`` and ``git apply`` need
+well-formed headers, trim context only from hunk ends, do not re-indent, and apply a
+hunk at the first place it fits near its line number without asking whether it fits
+elsewhere too; Python libraries either only parse unified diffs (unidiff, whatthepatch)
+or apply them strictly (whatthepatch, patch-ng); diff-match-patch matches fuzzily but on
+its own character-level patch format. Here:
 
 - every hunk is located in the *original* file (so hunks may come in any order), by
   the searches in :mod:`.locate` (verbatim block, then whitespace-insensitive block,
@@ -66,9 +69,10 @@ def _reindent(text: str, delta: int) -> str:
     return " " * max(0, _indent(text) + delta) + text.lstrip(" ")
 
 
-def _build(hunk: ParsedHunk, pl: Placement, file: Sequence[str]) -> tuple[str, ...] | str:
+def _build(
+    hunk: ParsedHunk, pl: Placement, file: Sequence[str], delta: int
+) -> tuple[str, ...] | str:
     """Replacement lines for ``file[pl.start:pl.end]``, or a reason it is ambiguous."""
-    delta = 0 if pl.level == "verbatim" else _indent_delta(hunk, pl, file)
     out: list[str] = []
     cursor, k, floating, last_tag = pl.start, 0, False, ""
     for tag, text in hunk.lines:
@@ -103,7 +107,8 @@ def _core(start: int, end: int, lines: tuple[str, ...], file: Sequence[str]) -> 
 
 
 def _edit(hunk: ParsedHunk, pl: Placement, file: Sequence[str]) -> _Edit | str:
-    lines = _build(hunk, pl, file)
+    delta = 0 if pl.level == "verbatim" else _indent_delta(hunk, pl, file)
+    lines = _build(hunk, pl, file, delta)
     if isinstance(lines, str):
         return lines
     core = _core(pl.start, pl.end, lines, file)
@@ -113,17 +118,20 @@ def _edit(hunk: ParsedHunk, pl: Placement, file: Sequence[str]) -> _Edit | str:
     if pl.level == "verbatim":
         detail = "" if hunk.hint is not None else "header gives no line number"
         return replace(core, status="offset", offset=offset, detail=detail)
+    parts = [pl.level]
     if pl.level == "aligned":
+        old = [s for t, s in hunk.lines if t != "+"]
+        pairs = zip(old, pl.pairs, strict=True)
+        exact = all(s.rstrip() == file[j].rstrip() for s, j in pairs if j is not None)
         missing = sum(p is None for p in pl.pairs)
-        parts = ["whitespace ignored"]
+        parts = [] if exact else ["whitespace ignored"]
         if missing:
             parts.append(f"{missing} context line(s) of the diff not in the file")
         if pl.skipped_file:
             parts.append(f"{pl.skipped_file} file line(s) missing from the diff's context")
-        detail = "; ".join(parts)
-    else:
-        detail = pl.level
-    return replace(core, status="fuzzy", offset=offset, detail=detail)
+    if delta:
+        parts.append(f"added lines re-indented by {delta:+d}")
+    return replace(core, status="fuzzy", offset=offset, detail="; ".join(parts))
 
 
 def _candidates(hunk: ParsedHunk, file: Sequence[str]) -> list[_Edit] | str:
@@ -163,8 +171,28 @@ def _overlaps(e: _Edit, placed: Sequence[_Edit]) -> bool:
     )
 
 
+def _tie_break(free: list[_Edit], hint: int | None, offsets: set[int]) -> list[_Edit]:
+    """Narrow equal candidates by the header's line number or the other hunks' offset."""
+    if len(free) < 2 or hint is None:
+        return free
+    for rule, keep in (
+        ("at the header's line", lambda e: e.offset == 0),
+        (f"within {_NEAR} lines of the header's line", lambda e: abs(e.offset) <= _NEAR),
+        ("at the offset the other hunks have", lambda e: e.offset in offsets),
+    ):
+        kept = [e for e in free if keep(e)]
+        if len(kept) == 1:
+            note = f"{len(free)} equal matches; took the one {rule}"
+            return [replace(kept[0], detail="; ".join(filter(None, [kept[0].detail, note])))]
+    return free
+
+
 def _resolve(hints: list[int | None], cands: list[list[_Edit] | str]) -> list[_Edit | str]:
-    """Pick one edit per hunk; ties are broken only by unambiguous evidence."""
+    """Pick one edit per hunk; ties are broken only by unambiguous evidence.
+
+    Hunks with one candidate are placed first; their places and offsets then help
+    decide the others (a place another hunk changes is not free). What stays tied fails.
+    """
     chosen: list[_Edit | str | None] = [
         c if isinstance(c, str) else (c[0] if len(c) == 1 else None) for c in cands
     ]
@@ -173,31 +201,25 @@ def _resolve(hints: list[int | None], cands: list[list[_Edit] | str]) -> list[_E
         changed = False
         placed = [c for c in chosen if isinstance(c, _Edit)]
         offsets = {
-            e.offset
-            for e, h in zip(chosen, hints, strict=True)
-            if isinstance(e, _Edit) and h is not None
+            c.offset
+            for c, h in zip(chosen, hints, strict=True)
+            if isinstance(c, _Edit) and h is not None
         }
         for i, c in enumerate(cands):
             if chosen[i] is not None or isinstance(c, str):
                 continue
-            free = [e for e in c if not _overlaps(e, placed)]
-            hint = hints[i]
-            if len(free) > 1 and hint is not None:
-                near = [e for e in free if abs(e.start - hint) <= _NEAR]
-                shared = [e for e in free if e.offset in offsets]
-                free = near if len(near) == 1 else shared if len(shared) == 1 else free
+            free = _tie_break([e for e in c if not _overlaps(e, placed)], hints[i], offsets)
             if len(free) == 1:
                 chosen[i], changed = free[0], True
             elif not free:
                 chosen[i], changed = "every place it fits is taken by another hunk", True
-    return [
-        c
-        if c is not None
-        else "fits several places equally well (lines "
-        + ", ".join(str(e.start + 1) for e in cands[i])  # type: ignore[union-attr]
-        + ")"
-        for i, c in enumerate(chosen)
-    ]
+    out: list[_Edit | str] = []
+    for c, cand in zip(chosen, cands, strict=True):
+        if c is None:
+            lines = ", ".join(str(e.start + 1) for e in cand if isinstance(e, _Edit))
+            c = f"fits several places equally well (lines {lines})"
+        out.append(c)
+    return out
 
 
 def apply_diff(original: str, diff_text: str, path: str | None = None) -> ApplyResult:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from functools import lru_cache
 
 from nasloop.agents.base import (
     AgentCall,
@@ -38,6 +39,12 @@ def trusted(candidate: Candidate) -> bool:
 def _rng(seed: int, step: int, salt: str) -> random.Random:
     # Derived from (seed, step), so a resumed run makes the same choices it would have made.
     return random.Random(f"{seed}:{step}:{salt}")
+
+
+@lru_cache(maxsize=64)
+def mutation_options(code: str) -> tuple[Mutation, ...]:
+    """Mutations that apply to `code`, cached: the best parent is asked about again and again."""
+    return tuple(applicable_mutations(code))
 
 
 def op_of(modification: str) -> str:
@@ -98,7 +105,7 @@ class HeuristicImprover:
         if len(pool) > 1 and rng.random() < self.explore:
             parent = rng.choice(pool[1:])
         try:
-            options = applicable_mutations(parent.code or "")
+            options = mutation_options(parent.code or "")
         except MutationError as err:
             return ImproveResult(instruction=None, error=f"parent #{parent.id}: {err}")
         tried = {t.modification for t in request.triples if t.failure_class is not None}
@@ -168,7 +175,7 @@ class HeuristicGenerator:
     @staticmethod
     def _from_text(request: GenerateRequest, parent_code: str) -> Mutation:
         """Pick a mutation whose operator the free-text instruction names, else any one."""
-        options = applicable_mutations(parent_code)
+        options = mutation_options(parent_code)
         if not options:
             raise MutationError("no mutation applies to the parent")
         text = request.instruction.modification.lower()

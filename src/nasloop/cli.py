@@ -9,7 +9,11 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="nasloop: autonomous, LLM-driven neural architecture search.",
+)
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -23,7 +27,7 @@ def _fail(message: str) -> NoReturn:
 def _search(config: Any, out: Path, agents: Any) -> None:
     from nasloop.display import candidate_line, make_console, summary_table
     from nasloop.memory.archive import Candidate
-    from nasloop.runner import drive
+    from nasloop.runner import RunError, drive
 
     console = make_console()
     done = out / "summary.json"
@@ -45,6 +49,8 @@ def _search(config: Any, out: Path, agents: Any) -> None:
     except KeyboardInterrupt:
         console.print(f"[yellow]interrupted[/]: continue with `nasloop resume {out}`")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except RunError as err:
+        _fail(str(err))
     console.print(summary_table(summary))
     console.print(f"best model: {out / 'best.py'}   summary: {out / 'summary.json'}")
 
@@ -124,9 +130,51 @@ def resume(
     budget: Annotated[int | None, typer.Option(help="New candidate budget.")] = None,
     max_wall_s: Annotated[float | None, typer.Option(help="New wall-time budget.")] = None,
     patience: Annotated[int | None, typer.Option(help="New patience.")] = None,
+    from_step: Annotated[
+        int | None,
+        typer.Option(
+            "--from-step",
+            help="Fork: continue from this loop step in a NEW run (see `nasloop checkpoints`).",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="With --from-step: the new run directory (default: RUN-from-N)."),
+    ] = None,
 ) -> None:
     """Continue an interrupted (or finished, with more budget) run from its last checkpoint."""
+    if from_step is not None:
+        from nasloop.inspect.fork import fork_run
+        from nasloop.inspect.rundir import InspectError
+
+        dst = out or run_dir.with_name(f"{run_dir.name}-from-{from_step}")
+        try:
+            fork_run(run_dir, from_step, dst)
+        except InspectError as err:
+            _fail(str(err))
+        run_dir = dst
+    elif out is not None:
+        _fail("--out goes with --from-step")
     _resume(run_dir, budget, max_wall_s, patience)
+
+
+def _register() -> None:
+    from nasloop.commands.inspect_cmd import (
+        checkpoints_command,
+        report_command,
+        runs_command,
+        show_command,
+        trace_command,
+    )
+
+    app.command("runs")(runs_command)
+    app.command("trace")(trace_command)
+    app.command("show")(show_command)
+    app.command("report")(report_command)
+    app.command("checkpoints")(checkpoints_command)
+
+
+_register()
 
 
 def main() -> None:  # pragma: no cover - console entry point

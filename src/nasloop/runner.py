@@ -16,6 +16,8 @@ from nasloop.config import Config, ConfigError, build_config
 from nasloop.graph.build import compile_loop, open_checkpointer
 from nasloop.graph.resources import Resources
 from nasloop.graph.state import initial_state
+from nasloop.inspect.rundir import InspectError
+from nasloop.inspect.tracing import env_callbacks
 from nasloop.memory.archive import Archive, Candidate
 from nasloop.memory.novelty import NoveltyIndex, from_bytes
 from nasloop.sandbox.executor import LocalExecutor
@@ -103,6 +105,10 @@ def drive(
     A KeyboardInterrupt (Ctrl-C, SIGTERM) leaves status `interrupted` and propagates.
     `agents` are the already built (improver, generator); built from config when None.
     """
+    try:
+        callbacks = env_callbacks()  # Langfuse when its keys are set; else none
+    except InspectError as err:
+        raise RunError(str(err)) from None
     archive = Archive(out / ARCHIVE)
     run_id = archive.get_meta("run_id")
     seeds = load_seeds(config)
@@ -134,6 +140,7 @@ def drive(
             cfg = {
                 "configurable": {"thread_id": run_id},
                 "recursion_limit": 12 * config.run.budget + 100,
+                "callbacks": callbacks,
             }
             snap = graph.get_state(cfg)
             if not snap.values:

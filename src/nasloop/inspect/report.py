@@ -1,0 +1,145 @@
+"""`nasloop report`: one self-contained HTML file (inline SVG and CSS, no script, no network)."""
+
+from __future__ import annotations
+
+import time
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from nasloop.inspect import plots
+from nasloop.inspect.queries import outcome_class, run_overview, timeline
+from nasloop.inspect.rundir import InspectError, RunView
+from nasloop.memory.archive import Candidate
+
+PLOTS = ("metric", "valid-rate", "failures", "acc-params", "lineage")
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1100px;color:#222}
+h1{font-size:22px} h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}
+figure{display:inline-block;margin:8px;vertical-align:top}
+figcaption{font-size:13px;color:#555}
+table{border-collapse:collapse;font-size:13px;width:100%}
+td,th{border-bottom:1px solid #eee;padding:4px 6px;text-align:left;vertical-align:top}
+dl.kv{display:grid;grid-template-columns:max-content auto;gap:2px 16px;font-size:14px}
+dl.kv dt{color:#666} pre{font-size:12px;overflow-x:auto;background:#f8f8f8;padding:8px}
+.fail{color:#b00} .ok{color:#070} details summary{cursor:pointer;color:#1f5fa8}
+"""
+
+
+def _highlight(code: str, lexer_name: str) -> str:
+    """Syntax-highlighted HTML with inline styles (Pygments), or escaped text."""
+    try:
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import get_lexer_by_name
+    except ImportError:  # pragma: no cover - pygments comes with rich
+        return f"<pre>{escape(code)}</pre>"
+    fmt = HtmlFormatter(noclasses=True, nobackground=True)
+    return highlight(code, get_lexer_by_name(lexer_name), fmt)
+
+
+def charts(cands: list[Candidate], best_id: int | None, window: int) -> dict[str, str]:
+    """Every chart of the report, by name."""
+    return {
+        "metric": plots.metric_over_time(cands),
+        "valid-rate": plots.valid_rate(cands, window),
+        "failures": plots.outcomes_over_time(cands),
+        "acc-params": plots.accuracy_vs_params(cands),
+        "lineage": plots.lineage(cands, best_id),
+    }
+
+
+def _overview(ov: dict[str, Any]) -> str:
+    keys = ("run_id", "status", "stop_reason", "candidates", "valid", "valid_rate", "failed",
+            "duplicates", "best_metric", "best_candidate", "wall_s", "forked_from")
+    rows = "".join(f"<dt>{k}</dt><dd>{escape(str(ov.get(k)))}</dd>" for k in keys)
+    return f'<dl class="kv">{rows}</dl>'
+
+
+def _top_table(cands: list[Candidate], k: int) -> str:
+    ok = sorted((c for c in cands if c.status == "ok"),
+                key=lambda c: (-(c.val_accuracy or 0.0), c.id))[:k]
+    rows = []
+    for rank, c in enumerate(ok, 1):
+        code = _highlight(c.code or "", "python")
+        diff = _highlight(c.diff, "diff") if c.diff else "<p>(seed: no parent)</p>"
+        rows.append(
+            f'<tr class="top"><td>{rank}</td><td>#{c.id}</td><td>{c.step}</td>'
+            f"<td>{c.val_accuracy:.4f}</td><td>{c.params or ''}</td>"
+            f"<td>{escape(c.modification or c.origin)}</td>"
+            f"<td>{'#' + str(c.parent_id) if c.parent_id is not None else ''}</td>"
+            f"<td><details><summary>code</summary>{code}</details>"
+            f"<details><summary>diff</summary>{diff}</details></td></tr>"
+        )
+    head = ("<tr><th>rank</th><th>id</th><th>step</th><th>val_accuracy</th><th>params</th>"
+            "<th>modification</th><th>parent</th><th></th></tr>")
+    return f'<table id="top-k">{head}{"".join(rows)}</table>'
+
+
+def _trace_table(view: RunView) -> str:
+    rows = []
+    for r in timeline(view):
+        cls = "ok" if r["outcome"] == "ok" else "fail"
+        msg = escape(r["failure_message"] or "")
+        rows.append(
+            f'<tr class="step"><td>{r["step"]}</td><td>#{r["candidate_id"]}</td>'
+            f'<td>{escape(r["triple"]["problem"])}</td>'
+            f'<td>{escape(r["triple"]["modification"])}</td>'
+            f'<td class="{cls}">{escape(r["triple"]["outcome"])} {msg}</td></tr>'
+        )
+    head = "<tr><th>step</th><th>id</th><th>problem</th><th>modification</th><th>outcome</th></tr>"
+    return f'<table id="trace">{head}{"".join(rows)}</table>'
+
+
+def page(title: str, body: str) -> str:
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f"<title>{escape(title)}</title><style>{CSS}</style></head>"
+            f"<body>{body}</body></html>\n")
+
+
+def build_report(run_dir: Path, *, top_k: int = 5, window: int = 5) -> str:
+    """The report of a run as one HTML string."""
+    with RunView(run_dir) as view:
+        ov = run_overview(view)
+        cands = view.candidates()
+        figs = charts(cands, ov["best_candidate"], window)
+        trace = _trace_table(view)
+    figures = "".join(
+        f'<figure id="fig-{n}">{svg}<figcaption>{escape(_caption(svg))}</figcaption></figure>'
+        for n, svg in figs.items()
+    )
+    outcomes = ", ".join(f"{k}: {v}" for k, v in _outcome_counts(cands).items())
+    body = (
+        f"<h1>nasloop run {escape(str(ov['run_id']))}</h1>"
+        f"<p>{escape(str(run_dir))} &middot; generated {time.strftime('%Y-%m-%d %H:%M:%S')}"
+        f" &middot; outcomes: {escape(outcomes)}</p>{_overview(ov)}"
+        f'<h2>Plots</h2><div id="plots">{figures}</div>'
+        f"<h2>Top {top_k} candidates</h2>{_top_table(cands, top_k)}"
+        f"<h2>Trace</h2>{trace}"
+    )
+    return page(f"nasloop report {ov['run_id']}", body)
+
+
+def plot_page(run_dir: Path, name: str, window: int = 5) -> str:
+    """A page holding one chart only (for a PNG of that chart)."""
+    if name not in PLOTS:
+        raise InspectError(f"unknown plot {name!r}: choose one of {', '.join(PLOTS)}")
+    with RunView(run_dir) as view:
+        ov = run_overview(view)
+        svg = charts(view.candidates(), ov["best_candidate"], window)[name]
+    return page(name, f'<figure id="fig-{name}" style="margin:0">{svg}</figure>').replace(
+        "margin:24px auto", "margin:0"
+    )
+
+
+def _caption(svg: str) -> str:
+    start = svg.index("<title>") + len("<title>")
+    return svg[start: svg.index("</title>", start)].replace("&amp;", "&")
+
+
+def _outcome_counts(cands: list[Candidate]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for c in cands:
+        counts[outcome_class(c)] = counts.get(outcome_class(c), 0) + 1
+    return dict(sorted(counts.items()))

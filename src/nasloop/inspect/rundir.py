@@ -1,0 +1,113 @@
+"""Read-only access to a run directory (archive.sqlite, summary.json, config.json)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from nasloop.memory.archive import Candidate
+
+ARCHIVE = "archive.sqlite"
+CHECKPOINTS = "checkpoints.sqlite"
+_COLS = ", ".join(Candidate.model_fields)
+
+
+class InspectError(Exception):
+    """A run that cannot be read (missing, not a run): one line for the user."""
+
+
+def connect_ro(path: Path) -> sqlite3.Connection:
+    """A read-only connection that leaves the run's files as they are.
+
+    With no -wal file no writer is attached, so the file is opened `immutable` (SQLite then
+    creates no -wal/-shm beside it); a live or crashed run is read through its WAL, read-only.
+    Reopen to see later writes.
+    """
+    if not path.is_file():
+        raise InspectError(f"{path} does not exist")
+    live = path.with_name(path.name + "-wal").exists()
+    mode = "mode=ro" if live else "mode=ro&immutable=1"
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, check_same_thread=False)
+    db.row_factory = sqlite3.Row
+    return db
+
+
+class RunView:
+    """One run directory, opened read-only."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = Path(run_dir)
+        if not (self.dir / ARCHIVE).is_file():
+            raise InspectError(f"{self.dir} holds no run (no {ARCHIVE})")
+        self.db = connect_ro(self.dir / ARCHIVE)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> RunView:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def meta(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row["value"]) if row else default
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json as the run last wrote it ({} when absent or half-written)."""
+        try:
+            return json.loads((self.dir / "summary.json").read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def config(self) -> dict[str, Any]:
+        return self.meta("config", {}) or {}
+
+    def candidates(self) -> list[Candidate]:
+        rows = self.db.execute(f"SELECT {_COLS} FROM candidates ORDER BY step")
+        return [_candidate(r) for r in rows]
+
+    def candidate(self, cid: int) -> Candidate:
+        row = self.db.execute(f"SELECT {_COLS} FROM candidates WHERE id = ?", (cid,)).fetchone()
+        if row is None:
+            raise InspectError(f"run {self.dir} has no candidate #{cid}")
+        return _candidate(row)
+
+    def log_tail(self, cid: int) -> str | None:
+        row = self.db.execute("SELECT log_tail FROM candidates WHERE id = ?", (cid,)).fetchone()
+        return row["log_tail"] if row else None
+
+    def times(self) -> dict[int, tuple[float, float | None]]:
+        """created_at and finished_at of each candidate, by id."""
+        rows = self.db.execute("SELECT id, created_at, finished_at FROM candidates")
+        return {r["id"]: (r["created_at"], r["finished_at"]) for r in rows}
+
+    def agent_calls(self, step: int | None = None) -> list[dict[str, Any]]:
+        sql, args = "SELECT * FROM agent_calls", ()
+        if step is not None:
+            sql, args = sql + " WHERE step = ?", (step,)
+        return [dict(r) for r in self.db.execute(sql + " ORDER BY id", args)]
+
+    def triples(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM triples ORDER BY step")]
+
+
+def _candidate(row: sqlite3.Row) -> Candidate:
+    data = dict(row)
+    data["metrics"] = json.loads(data["metrics"]) if data["metrics"] else None
+    return Candidate(**data)
+
+
+def find_runs(root: Path, depth: int = 3) -> list[Path]:
+    """Run directories at or under `root` (a folder with archive.sqlite), sorted by path."""
+    if (root / ARCHIVE).is_file():
+        return [root]
+    found: list[Path] = []
+    if depth <= 0 or not root.is_dir():
+        return found
+    for child in sorted(p for p in root.iterdir() if p.is_dir()):
+        found.extend(find_runs(child, depth - 1))
+    return found

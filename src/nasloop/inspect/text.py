@@ -1,0 +1,132 @@
+"""Terminal rendering (rich) of what the queries return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.markup import escape
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+from rich.text import Text
+
+
+def _num(v: Any, fmt: str = ".4f") -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def runs_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="nasloop runs", box=None)
+    for col in ("run", "status", "candidates", "valid rate", "best", "best id", "wall"):
+        table.add_column(col, justify="left" if col in ("run", "status") else "right")
+    for r in rows:
+        wall = "-" if r["wall_s"] is None else f"{r['wall_s']:.0f}s"
+        table.add_row(
+            escape(r["path"]),
+            escape(str(r["status"])),
+            str(r["candidates"]),
+            _num(r["valid_rate"], ".2f"),
+            _num(r["best_metric"]),
+            "-" if r["best_candidate"] is None else f"#{r['best_candidate']}",
+            wall,
+        )
+    return table
+
+
+def outcome_markup(row: dict[str, Any]) -> str:
+    klass = row["outcome"]
+    if klass == "ok":
+        params = f" {row['params'] / 1e3:.1f}k params" if row.get("params") else ""
+        return f"[green]ok {_num(row['val_accuracy'])}[/]{params}"
+    if klass == "duplicate":
+        return f"[yellow]duplicate[/] of #{row['duplicate_of']}"
+    msg = f" {escape(row['failure_message'])}" if row.get("failure_message") else ""
+    return f"[red]{escape(klass)}[/]{msg}"
+
+
+def trace_entry(row: dict[str, Any]) -> list[str]:
+    """The lines of one step: candidate and outcome, instruction, triple, agent calls."""
+    parent = f" <- #{row['parent_id']}" if row["parent_id"] is not None else ""
+    lines = [
+        f"[bold]step {row['step']}[/] #{row['candidate_id']}{parent} "
+        f"[dim]{escape(row['origin'])}[/]  {outcome_markup(row)}"
+    ]
+    ins = row.get("instruction")
+    t = row["triple"]
+    if ins:
+        effect = f" [dim](expected: {escape(str(ins['expected_effect']))})[/]" if ins.get(
+            "expected_effect") else ""
+        lines.append(f"  instruction: {escape(str(ins.get('modification')))}{effect}")
+    lines.append(f"  problem:     {escape(t['problem'])}")
+    lines.append(f"  modification:{' ' if t['modification'] else ''}{escape(t['modification'])}")
+    lines.append(f"  outcome:     {escape(t['outcome'])}")
+    for c in row["calls"]:
+        tokens = ""
+        if c.get("tokens_in") is not None or c.get("tokens_out") is not None:
+            tokens = f" tokens {c.get('tokens_in') or '?'}->{c.get('tokens_out') or '?'}"
+        state = "ok" if c["ok"] else f"[red]failed[/] {escape(c.get('error') or '')}"
+        lines.append(
+            f"  [cyan]{c['role']}[/] {escape(c['model'])} {c['latency_s']:.2f}s{tokens} {state}"
+        )
+    return lines
+
+
+def show_renderables(d: dict[str, Any], *, full: bool) -> list[RenderableType]:
+    """`nasloop show`: summary, lineage, metrics, code, diff, agent calls, log."""
+    head = Table(box=None, show_header=False)
+    for key in ("id", "step", "origin", "modification", "parent_id", "status", "outcome",
+                "form", "val_accuracy", "params", "failure_class", "failure_message",
+                "duplicate_of", "eval_wall_s", "train_s", "eval_attempts"):
+        if d.get(key) is not None:
+            head.add_row(key, escape(str(d[key])))
+    if d.get("children"):
+        head.add_row("children", " ".join(f"#{c}" for c in d["children"]))
+    out: list[RenderableType] = [head]
+    chain = "  ->  ".join(
+        f"#{a['id']} {escape(a['modification'] or '')} ({_num(a['val_accuracy'])})"
+        for a in d["ancestors"]
+    )
+    out.append(Panel(Text.from_markup(chain), title="ancestors (root first)", expand=False))
+    if d.get("metrics"):
+        out.append(Text("metrics: " + ", ".join(f"{k}={v:g}" for k, v in d["metrics"].items())))
+    if d.get("code"):
+        out.append(Panel(Syntax(d["code"], "python", line_numbers=True), title="code"))
+    if d.get("diff"):
+        out.append(Panel(Syntax(d["diff"], "diff"), title="diff against the parent"))
+    for c in d["calls"]:
+        prompt, resp = c["prompt"], c["response"]
+        if not full:
+            prompt, resp = _clip(prompt), _clip(resp)
+        title = f"{c['role']} call ({c['model']}, {c['latency_s']:.2f}s)"
+        body = Group(Text("prompt:", style="bold"), Text(prompt),
+                     Text("response:", style="bold"), Text(resp))
+        out.append(Panel(body, title=escape(title)))
+    if d.get("traceback_tail"):
+        out.append(Panel(Text(d["traceback_tail"]), title="traceback"))
+    if d.get("log_tail"):
+        out.append(Panel(Text(d["log_tail"]), title="training log (tail)"))
+    return out
+
+
+def _clip(text: str, lines: int = 40) -> str:
+    parts = text.splitlines()
+    if len(parts) <= lines:
+        return text
+    return "\n".join(parts[:lines]) + f"\n... ({len(parts) - lines} more lines: --full)"
+
+
+def checkpoints_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="checkpoints", box=None)
+    for col in ("loop step", "super-step", "next", "candidates", "verdict", "checkpoint id"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            "-" if r["loop_step"] is None else str(r["loop_step"]),
+            str(r["super_step"]),
+            ",".join(r["next"]) or "(end)",
+            " ".join(f"#{c}" for c in r["candidates"]) or "-",
+            r["verdict"] or "-",
+            r["checkpoint_id"],
+        )
+    return table

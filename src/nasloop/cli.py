@@ -173,6 +173,12 @@ def _register() -> None:
     app.command("report")(report_command)
     app.command("checkpoints")(checkpoints_command)
 
+    from nasloop.commands.corpus_cmd import corpus_app
+    from nasloop.commands.eval_cmd import eval_command
+
+    app.add_typer(corpus_app, name="corpus", help="Build mutation corpora for fine-tuning.")
+    app.command("eval")(eval_command)
+
 
 _register()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from nasloop.memory.archive import Candidate
 from nasloop.memory.triples import Triple
@@ -16,6 +16,8 @@ from nasloop.memory.triples import Triple
 
 class TaskInfo(BaseModel):
     """What the search is for, as the agents are told."""
+
+    model_config = ConfigDict(frozen=True)
 
     dataset: str
     in_shape: tuple[int, int, int, int]  # (B, C, H, W) handed to candidates

@@ -19,6 +19,7 @@ from nasloop.agents.base import (
     ImproveRequest,
     ImproveResult,
     Instruction,
+    TaskInfo,
 )
 from nasloop.agents.mutation import Mutation, MutationError, applicable_mutations, apply_mutation
 from nasloop.memory.archive import Candidate
@@ -42,9 +43,10 @@ def _rng(seed: int, step: int, salt: str) -> random.Random:
 
 
 @lru_cache(maxsize=64)
-def mutation_options(code: str) -> tuple[Mutation, ...]:
+def mutation_options(code: str, task: TaskInfo) -> tuple[Mutation, ...]:
     """Mutations that apply to `code`, cached: the best parent is asked about again and again."""
-    return tuple(applicable_mutations(code))
+    _, c, h, w = task.in_shape
+    return tuple(applicable_mutations(code, (1, c, h, w), task.num_classes))
 
 
 def op_of(modification: str) -> str:
@@ -105,7 +107,7 @@ class HeuristicImprover:
         if len(pool) > 1 and rng.random() < self.explore:
             parent = rng.choice(pool[1:])
         try:
-            options = mutation_options(parent.code or "")
+            options = mutation_options(parent.code or "", request.task)
         except MutationError as err:
             return ImproveResult(instruction=None, error=f"parent #{parent.id}: {err}")
         tried = {t.modification for t in request.triples if t.failure_class is not None}
@@ -157,7 +159,8 @@ class HeuristicGenerator:
                 mutation = Mutation.model_validate(spec)
             else:
                 mutation = self._from_text(request, parent_code)
-            code = apply_mutation(parent_code, mutation)
+            _, c, h, w = request.task.in_shape
+            code = apply_mutation(parent_code, mutation, (1, c, h, w), request.task.num_classes)
             error = None
         except MutationError as err:
             code, error = None, f"mutation could not be applied: {err}"
@@ -175,7 +178,7 @@ class HeuristicGenerator:
     @staticmethod
     def _from_text(request: GenerateRequest, parent_code: str) -> Mutation:
         """Pick a mutation whose operator the free-text instruction names, else any one."""
-        options = mutation_options(parent_code)
+        options = mutation_options(parent_code, request.task)
         if not options:
             raise MutationError("no mutation applies to the parent")
         text = request.instruction.modification.lower()

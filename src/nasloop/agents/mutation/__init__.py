@@ -1,6 +1,6 @@
 """Deterministic LibCST mutation operators over model files (comments and layout survive)."""
 
-from nasloop.agents.mutation.api import applicable_mutations, apply_mutation
+from nasloop.agents.mutation.api import applicable_mutations, apply_mutation, operator_summaries
 from nasloop.agents.mutation.registry import OPERATORS, Operator, register
 from nasloop.agents.mutation.spec import Mutation, MutationError
 
@@ -11,5 +11,6 @@ __all__ = [
     "Operator",
     "applicable_mutations",
     "apply_mutation",
+    "operator_summaries",
     "register",
 ]

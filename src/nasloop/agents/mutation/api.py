@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from nasloop.agents.mutation.context import ModelContext, analyse
@@ -25,6 +26,29 @@ def _load_operators() -> None:
     )
 
 
+def operator_summaries() -> dict[str, str]:
+    """``{operator name: one-line summary}`` for every registered operator (for prompts)."""
+    _load_operators()
+    return {name: op.summary for name, op in OPERATORS.items()}
+
+
+_CACHE: OrderedDict[tuple[str, tuple[int, ...] | None, int], ModelContext] = OrderedDict()
+_CACHE_SIZE = 8
+
+
+def _analysed(code: str, in_shape: Sequence[int] | None, num_classes: int) -> ModelContext:
+    """Analyse ``code``, reusing the last few analyses (a parent is listed, then mutated)."""
+    key = (code, tuple(in_shape) if in_shape is not None else None, num_classes)
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    ctx = analyse(code, in_shape, num_classes)
+    _CACHE[key] = ctx
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return ctx
+
+
 def applicable_mutations(
     code: str, in_shape: Sequence[int] | None = None, num_classes: int = 10
 ) -> list[Mutation]:
@@ -34,7 +58,7 @@ def applicable_mutations(
     The file is executed in-process: use only on trusted code (seeds and their mutants).
     """
     _load_operators()
-    ctx = analyse(code, in_shape, num_classes)
+    ctx = _analysed(code, in_shape, num_classes)
     found: list[Mutation] = []
     for operator in OPERATORS.values():
         try:
@@ -62,7 +86,9 @@ def apply_mutation(
     operator = OPERATORS.get(mutation.op)
     if operator is None:
         raise MutationError(f"unknown operator {mutation.op!r}; known: {', '.join(OPERATORS)}")
-    ctx = context or analyse(code, in_shape, num_classes)
+    if context is not None and context.code != code:
+        raise MutationError("the context given was analysed from another file")
+    ctx = context or _analysed(code, in_shape, num_classes)
     try:
         new_code = operator.apply(ctx, mutation)
     except MutationError:

@@ -23,7 +23,9 @@ _PASS_MODULES: tuple[type, ...] = (
     nn.ReLU, nn.ReLU6, nn.GELU, nn.SiLU, nn.LeakyReLU, nn.ELU, nn.Tanh, nn.Sigmoid,
     nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.Softmax, nn.Dropout, nn.Dropout2d,
     nn.AlphaDropout, nn.Identity, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
-    nn.AdaptiveMaxPool2d, nn.Upsample, nn.ZeroPad2d, nn.ReflectionPad2d,
+    nn.AdaptiveMaxPool2d, nn.Upsample, nn.ZeroPad2d, nn.ReflectionPad2d, nn.LogSoftmax,
+    nn.Hardtanh, nn.SELU, nn.CELU, nn.Softplus, nn.Softsign, nn.Dropout1d,
+    nn.FeatureAlphaDropout, nn.MaxPool1d, nn.AvgPool1d, nn.AdaptiveAvgPool1d,
 )  # fmt: skip
 _NORMS: dict[type, str] = {
     nn.BatchNorm1d: "num_features", nn.BatchNorm2d: "num_features",
@@ -34,6 +36,8 @@ _PASS_FUNCS = {
     "hardswish", "hardsigmoid", "mish", "softmax", "log_softmax", "dropout", "dropout2d",
     "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d",
     "interpolate", "pad", "contiguous", "clone", "detach", "to", "float", "abs", "neg",
+    "selu", "celu", "softplus", "hardtanh", "dropout1d", "feature_alpha_dropout",
+    "max_pool1d", "avg_pool1d", "adaptive_avg_pool1d", "square", "exp", "sqrt",
 }  # fmt: skip
 _BINARY = {
     operator.add, operator.sub, operator.mul, operator.truediv, operator.iadd, operator.imul,

@@ -26,6 +26,7 @@ class ModelContext:
     form: Form
     _graph: ChannelGraph | None = field(default=None, repr=False)
     _graph_error: MutationError | None = field(default=None, repr=False)
+    _instances: dict[str, list[str]] | None = field(default=None, repr=False)
 
     @property
     def sites(self) -> dict[str, LayerSite]:
@@ -45,41 +46,76 @@ class ModelContext:
         assert self._graph is not None
         return self._graph
 
+    def instances(self, site: LayerSite) -> list[str]:
+        """Module paths built by ``site``: one for Net's layers, one per object of a helper
+        class (``layer1.0.conv1`` and ``layer1.1.conv1`` for ``BasicBlock.conv1``)."""
+        if site.owner == "Net":
+            return [site.name]
+        if self._instances is None:
+            self._instances = {}
+            for path, module in self.model.named_modules():
+                if type(module).__module__ == "candidate":
+                    self._instances.setdefault(type(module).__name__, []).append(path)
+        found = []
+        for owner_path in self._instances.get(site.owner, []):
+            path = f"{owner_path}.{site.local}" if owner_path else site.local
+            try:
+                self.model.get_submodule(path)
+            except AttributeError:
+                continue
+            found.append(path)
+        return found
+
     def module(self, name: str) -> Any:
-        """The live submodule called ``name``."""
+        """The live submodule called ``name`` (a helper-class site: its first object)."""
+        site = self.sites.get(name)
+        if site is not None and site.owner != "Net":
+            paths = self.instances(site)
+            if not paths:
+                raise MutationError(f"no object of {site.owner} is part of the model")
+            name = paths[0]
         return self.model.get_submodule(name)
 
     def site(self, name: str | None) -> LayerSite:
-        """The constructor site of layer ``name``; MutationError naming the problem if none."""
+        """The constructor site of layer ``name`` (a module path or ``Class.attr``);
+        MutationError naming the problem if there is none."""
         if name is None:
             raise MutationError("this operator needs a layer")
-        if name not in self.sites:
+        if name in self.sites:
+            return self.sites[name]
+        parts = name.split(".")
+        for cut in range(len(parts) - 1, 0, -1):  # layer1.0.conv1 -> BasicBlock.conv1
             try:
-                self.module(name)
+                owner = self.model.get_submodule(".".join(parts[:cut]))
             except AttributeError:
                 raise MutationError(f"the model has no layer {name!r}") from None
-            raise MutationError(
-                f"layer {name!r} has no constructor call of its own in Net.__init__"
-            )
-        return self.sites[name]
+            key = f"{type(owner).__name__}.{'.'.join(parts[cut:])}"
+            if type(owner).__module__ == "candidate" and key in self.sites:
+                return self.sites[key]
+        try:
+            self.model.get_submodule(name)
+        except AttributeError:
+            raise MutationError(f"the model has no layer {name!r}") from None
+        raise MutationError(f"{name} has no constructor call of its own in the file")
 
     def sites_of(self, *types: type) -> list[LayerSite]:
-        """Sites (in source order) whose live module is an instance of one of ``types``."""
+        """Sites (in source order, Net's first) whose module is one of ``types``."""
         found = []
         for site in self.sites.values():
             try:
                 module = self.module(site.name)
-            except AttributeError:
+            except (AttributeError, MutationError):
                 continue
             if isinstance(module, types):
                 found.append(site)
         return found
 
-    def fresh_attr(self, base: str) -> str:
-        """An attribute name not used anywhere in Net, derived from ``base``."""
+    def fresh_attr(self, base: str, owner: str = "Net") -> str:
+        """An attribute name not used anywhere in class ``owner``, derived from ``base``."""
         base = base.replace(".", "_")
+        taken = self.src.attrs.get(owner, set())
         name, n = base, 2
-        while name in self.src.attrs:
+        while name in taken:
             name, n = f"{base}{n}", n + 1
         return name
 

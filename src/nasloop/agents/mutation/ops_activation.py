@@ -24,48 +24,26 @@ _EXTRA = {"LeakyReLU": "0.1"}
 class _Finder(cst.CSTVisitor):
     """Activation constructor calls and functional calls anywhere in the file."""
 
-    def __init__(self, nn_prefix: str, module_calls: set[cst.Call]) -> None:
+    def __init__(self, nn_prefix: str, site_calls: set[cst.Call]) -> None:
         self.nn_prefix = nn_prefix
-        self.module_calls = module_calls
+        self.site_calls = site_calls
         self.found: list[tuple[cst.Call, str, bool]] = []  # (call, kind, is_module)
 
     def visit_Call(self, node: cst.Call) -> None:
         path = dotted(node.func) or ""
         head, _, last = path.rpartition(".")
-        if node in self.module_calls and last in _MODULES:
+        if last in _MODULES and (node in self.site_calls or f"{head}." == self.nn_prefix):
             self.found.append((node, last, True))
         elif last in _FUNCS and head and node.args and not node.args[0].star:
-            is_functional = head in ("F", "torch", "functional") or head.endswith(
-                ("nn.functional", "torch")
-            )
-            if is_functional:
+            if head in ("F", "torch", "functional") or head.endswith(("nn.functional", "torch")):
                 self.found.append((node, _FUNCS[last], False))
 
 
 def find_activations(ctx: ModelContext) -> list[tuple[cst.Call, str, bool]]:
     """``(call, kind, is_module)`` for every activation the operator can swap."""
-    module_calls = {s.call for s in ctx.sites.values()} | _nn_calls(ctx)
-    finder = _Finder(ctx.src.nn_prefix, module_calls)
+    finder = _Finder(ctx.src.nn_prefix, {s.call for s in ctx.sites.values()})
     ctx.src.module.visit(finder)
     return finder.found
-
-
-def _nn_calls(ctx: ModelContext) -> set[cst.Call]:
-    """Calls of the form <nn prefix>X(...) anywhere (activations built outside Net.__init__)."""
-    prefix = ctx.src.nn_prefix
-
-    class Visitor(cst.CSTVisitor):
-        calls: set[cst.Call] = set()
-
-        def visit_Call(self, node: cst.Call) -> None:
-            path = dotted(node.func) or ""
-            if path.startswith(prefix) and path[len(prefix) :] in _MODULES:
-                self.calls.add(node)
-
-    visitor = Visitor()
-    visitor.calls = set()
-    ctx.src.module.visit(visitor)
-    return visitor.calls
 
 
 def _module_call(ctx: ModelContext, call: cst.Call, kind: str) -> cst.Call:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from nasloop.agents.mutation.context import ModelContext, io_shapes
-from nasloop.agents.mutation.ops_norm import add_after
+from nasloop.agents.mutation.ops_norm import add_after, produces_logits, width_source
 from nasloop.agents.mutation.registry import register
 from nasloop.agents.mutation.rewrite import Edits, remove_element, unwrap_call
 from nasloop.agents.mutation.source import LayerSite
@@ -26,24 +26,15 @@ def _activation(ctx: ModelContext) -> str:
     return "ReLU"
 
 
-def _is_classifier(ctx: ModelContext, name: str) -> bool:
-    try:
-        graph = ctx.graph()
-    except MutationError:
-        return False
-    var = graph.out_var.get(name)
-    return var is not None and any("model output" in r for r in graph.group(var).frozen)
-
-
 def _block(ctx: ModelContext, site: LayerSite) -> str:
     module = ctx.module(site.name)
     p = ctx.src.nn_prefix
     act = f"{p}{_activation(ctx)}()"
     if isinstance(module, nn.Conv2d) and module.groups == 1:
-        c = module.out_channels
+        c, _ = width_source(ctx, site, "out_channels")
         return f"{p}Sequential({act}, {p}Conv2d({c}, {c}, kernel_size=3, padding=1))"
     if isinstance(module, nn.Linear):
-        f = module.out_features
+        f, _ = width_source(ctx, site, "out_features")
         return f"{p}Sequential({act}, {p}Linear({f}, {f}))"
     raise MutationError(f"{site.name} is a {site.type_name}; add_block follows a Conv2d or Linear")
 
@@ -54,7 +45,7 @@ class AddBlock:
     def propose(ctx: ModelContext) -> list[Mutation]:
         found = []
         for site in ctx.sites_of(nn.Conv2d, nn.Linear):
-            if _is_classifier(ctx, site.name):
+            if produces_logits(ctx, site):
                 continue
             if isinstance(ctx.module(site.name), nn.Conv2d) and ctx.module(site.name).groups != 1:
                 continue
@@ -69,7 +60,7 @@ class AddBlock:
     @staticmethod
     def apply(ctx: ModelContext, mutation: Mutation) -> str:
         site = ctx.site(mutation.layer)
-        if _is_classifier(ctx, site.name):
+        if produces_logits(ctx, site):
             raise MutationError(f"{site.name} produces the logits; nothing goes after it")
         block = _block(ctx, site)
         if not site.direct:  # splice the two layers into the enclosing Sequential
@@ -81,24 +72,29 @@ class AddBlock:
             edits = Edits()
             edits.call(site.container, insert_elements(site.index + 1, [act, layer]))
             return edits.apply(ctx.src.module)
-        return add_after(ctx, site, block, f"{site.name}_block").apply(ctx.src.module)
+        return add_after(ctx, site, block, f"{site.local}_block").apply(ctx.src.module)
 
 
 def _droppable(ctx: ModelContext, site: LayerSite, shapes: dict) -> str | None:
     """None if ``site`` can go, else why not."""
-    module = ctx.module(site.name)
+    try:
+        module = ctx.module(site.name)
+    except (AttributeError, MutationError) as err:
+        return str(err)
     if not isinstance(module, _DROPPABLE):
         return (
             f"{site.name} is a {site.type_name}; drop_block removes convs, linears, norms, blocks"
         )
-    if site.name not in shapes:
+    paths = ctx.instances(site)
+    if not paths or any(path not in shapes for path in paths):
         return f"{site.name} is never called in the forward pass"
-    in_shape, out_shape, calls = shapes[site.name]
-    if calls != 1:
-        return f"{site.name} is called {calls} times"
-    if in_shape != out_shape:
-        change = f"{list(in_shape[1:])} to {list(out_shape[1:])}"
-        return f"{site.name} maps {change}; removing it breaks shapes"
+    for path in paths:
+        in_shape, out_shape, calls = shapes[path]
+        if calls != 1:
+            return f"{path} is called {calls} times"
+        if in_shape != out_shape:
+            change = f"{list(in_shape[1:])} to {list(out_shape[1:])}"
+            return f"{path} maps {change}; removing it breaks shapes"
     if site.direct:
         try:
             ctx.single_use(site)

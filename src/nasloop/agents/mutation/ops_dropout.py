@@ -16,7 +16,7 @@ _DROPOUTS = (nn.Dropout, nn.Dropout2d)
 
 def _classifier(ctx: ModelContext) -> LayerSite:
     """The last linear layer in source order (where a new dropout goes in front)."""
-    linears = ctx.sites_of(nn.Linear)
+    linears = [s for s in ctx.sites_of(nn.Linear) if s.owner == "Net"]
     if not linears:
         raise MutationError("the model has no dropout layer and no linear layer to put one before")
     return linears[-1]
@@ -60,7 +60,7 @@ class Dropout:
         new = f"{ctx.src.nn_prefix}Dropout(p={p})"
         if site.direct:
             call = ctx.single_use(site)
-            attr = ctx.fresh_attr("dropout")
+            attr = ctx.fresh_attr("dropout", site.owner)
             assert site.stmt is not None
             edits.before[site.stmt] = [f"self.{attr} = {new}"]
             edits.call(call, wrap_arg(f"self.{attr}"))

@@ -6,10 +6,10 @@ import libcst as cst
 from torch import nn
 
 from nasloop.agents.mutation.context import ModelContext
-from nasloop.agents.mutation.model import build, instantiate, load_module, single_thread
+from nasloop.agents.mutation.model import instantiate, load_module, single_thread
 from nasloop.agents.mutation.registry import register
 from nasloop.agents.mutation.rewrite import Edits, expr, set_int
-from nasloop.agents.mutation.source import read_source, set_arg
+from nasloop.agents.mutation.source import LayerSite, read_source, set_arg
 from nasloop.agents.mutation.spec import Mutation, MutationError
 
 KERNEL_SIZES = (1, 3, 5, 7)
@@ -134,6 +134,38 @@ def repair_linear_inputs(code: str, in_shape: tuple[int, ...], num_classes: int)
     return edits.apply(src.module)
 
 
+def _geometry_runs(ctx: ModelContext, site: LayerSite, attr: str, value: int) -> bool:
+    """Whether the live model still runs with ``<conv>.<attr>`` (stride or padding) changed
+    in every object the site builds; linears after a flatten get an input of their own
+    size, as the rewrite gives them."""
+    import torch
+
+    def fit(layer: nn.Linear, inputs: tuple) -> tuple | None:
+        x = inputs[0]
+        if x.shape[-1] == layer.in_features:
+            return None
+        return (x.new_zeros(*x.shape[:-1], layer.in_features),)
+
+    convs = [ctx.model.get_submodule(path) for path in ctx.instances(site)]
+    old = [getattr(conv, attr) for conv in convs]
+    hooks = [
+        m.register_forward_pre_hook(fit) for m in ctx.model.modules() if isinstance(m, nn.Linear)
+    ]
+    for conv in convs:
+        setattr(conv, attr, (value, value))
+    try:
+        with torch.no_grad(), single_thread():
+            out = ctx.model(torch.randn(*ctx.in_shape))
+        return tuple(out.shape) == (ctx.in_shape[0], ctx.num_classes)
+    except Exception:  # noqa: BLE001 - any failure means: do not propose it
+        return False
+    finally:
+        for conv, value_before in zip(convs, old, strict=True):
+            setattr(conv, attr, value_before)
+        for hook in hooks:
+            hook.remove()
+
+
 @register("stride", "change a Conv2d's stride; linears after a flatten follow the new size")
 class Stride:
     @staticmethod
@@ -144,12 +176,8 @@ class Stride:
             if conv.stride[0] != conv.stride[1] or conv.padding == "same":
                 continue
             new = 2 if conv.stride[0] == 1 else 1
-            mutation = Mutation(op="stride", layer=site.name, args={"stride": new})
-            try:  # a stride can break a residual add: keep only those that run
-                build(Stride.apply(ctx, mutation), ctx.in_shape, ctx.num_classes)
-            except MutationError:
-                continue
-            found.append(mutation)
+            if _geometry_runs(ctx, site, "stride", new):  # it can break a residual add
+                found.append(Mutation(op="stride", layer=site.name, args={"stride": new}))
         return found
 
     @staticmethod
@@ -165,6 +193,38 @@ class Stride:
             return repair_linear_inputs(edits.apply(ctx.src.module), ctx.in_shape, ctx.num_classes)
         except MutationError as err:
             raise MutationError(f"stride {stride} on {site.name}: {err.reason}") from None
+
+
+@register("padding", "change a Conv2d's padding; linears after a flatten follow the new size")
+class Padding:
+    @staticmethod
+    def propose(ctx: ModelContext) -> list[Mutation]:
+        found = []
+        for site in ctx.sites_of(nn.Conv2d):
+            conv = ctx.module(site.name)
+            if isinstance(conv.padding, str) or len(set(conv.padding)) != 1:
+                continue
+            if conv.kernel_size[0] != conv.kernel_size[1] or conv.padding_mode != "zeros":
+                continue
+            same = (conv.kernel_size[0] - 1) * conv.dilation[0] // 2
+            for new in sorted({0, same} - {conv.padding[0]}):
+                if _geometry_runs(ctx, site, "padding", new):
+                    found.append(Mutation(op="padding", layer=site.name, args={"padding": new}))
+        return found
+
+    @staticmethod
+    def apply(ctx: ModelContext, mutation: Mutation) -> str:
+        conv = _conv(ctx, mutation.layer)
+        padding = int(mutation.args.get("padding", 0))
+        if padding < 0 or isinstance(conv.padding, str):
+            raise MutationError(f"padding {padding} is not possible on {mutation.layer}")
+        site = ctx.site(mutation.layer)
+        edits = Edits()
+        edits.call(site.call, lambda c: set_arg(c, "Conv2d", "padding", cst.Integer(str(padding))))
+        try:
+            return repair_linear_inputs(edits.apply(ctx.src.module), ctx.in_shape, ctx.num_classes)
+        except MutationError as err:
+            raise MutationError(f"padding {padding} on {site.name}: {err.reason}") from None
 
 
 @register("pool", "swap max and average pooling")

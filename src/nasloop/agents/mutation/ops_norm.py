@@ -9,7 +9,7 @@ from torch import nn
 from nasloop.agents.mutation.context import ModelContext
 from nasloop.agents.mutation.registry import register
 from nasloop.agents.mutation.rewrite import Edits, insert_elements, replace_call, wrap_call
-from nasloop.agents.mutation.source import LayerSite
+from nasloop.agents.mutation.source import LayerSite, get_arg
 from nasloop.agents.mutation.spec import Mutation, MutationError
 
 KINDS = ("batch", "group", "instance")
@@ -17,8 +17,9 @@ _NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.InstanceNorm2d, 
 _SUFFIX = {"batch": "bn", "group": "gn", "instance": "inorm"}
 
 
-def norm_expr(prefix: str, kind: str, channels: int, dims: int) -> str:
-    """Constructor source of a ``kind`` norm over ``channels`` (dims: 1 for linear outputs)."""
+def norm_expr(prefix: str, kind: str, channels: str, groups: int, dims: int) -> str:
+    """Constructor source of a ``kind`` norm over ``channels`` (source text: a literal or
+    the expression the layer itself uses); ``groups`` for a GroupNorm; dims 1 for linears."""
     if dims == 1:
         if kind != "batch":
             raise MutationError(f"a {kind} norm needs a conv output; use kind=batch")
@@ -26,33 +27,64 @@ def norm_expr(prefix: str, kind: str, channels: int, dims: int) -> str:
     if kind == "batch":
         return f"{prefix}BatchNorm2d({channels})"
     if kind == "group":
-        return f"{prefix}GroupNorm({gcd(channels, 8)}, {channels})"
+        return f"{prefix}GroupNorm({groups}, {channels})"
     if kind == "instance":
         return f"{prefix}InstanceNorm2d({channels}, affine=True)"
     raise MutationError(f"unknown norm kind {kind!r}; known: {', '.join(KINDS)}")
 
 
-def _followed_by_norm(ctx: ModelContext, name: str) -> bool:
+def width_source(ctx: ModelContext, site: LayerSite, param: str) -> tuple[str, int]:
+    """(source text, GroupNorm-safe group count) of the width ``param`` of ``site``.
+
+    The text is the constructor's own argument when it has one (``planes`` in a helper
+    class built with several widths), else the literal value; the group count divides the
+    width of every object the site builds.
+    """
+    widths = [getattr(ctx.model.get_submodule(p), param) for p in ctx.instances(site)]
+    if not widths:
+        raise MutationError(f"{site.name} is never built")
+    arg = get_arg(site.call, site.type_name, param)
+    text = ctx.src.module.code_for_node(arg.value) if arg is not None else str(widths[0])
+    if arg is None and len(set(widths)) > 1:
+        raise MutationError(f"{site.name} has different widths in its objects")
+    return text, gcd(8, *widths)
+
+
+def _followed_by_norm(ctx: ModelContext, site: LayerSite) -> bool:
     try:
         graph = ctx.graph()
     except MutationError:
         return False
+    paths = set(ctx.instances(site))
     for node in graph.traced.graph.nodes:
-        if node.op == "call_module" and node.target == name:
+        if node.op == "call_module" and node.target in paths:
             for user in node.users:
                 if user.op == "call_module" and isinstance(
-                    ctx.module(str(user.target)), _NORM_TYPES
+                    ctx.model.get_submodule(str(user.target)), _NORM_TYPES
                 ):
                     return True
     return False
 
 
-def _output(ctx: ModelContext, site: LayerSite) -> tuple[int, int]:
+def produces_logits(ctx: ModelContext, site: LayerSite) -> bool:
+    """Whether (an object of) the layer writes the model's output."""
+    try:
+        graph = ctx.graph()
+    except MutationError:
+        return False
+    for path in ctx.instances(site):
+        var = graph.out_var.get(path)
+        if var is not None and any("model output" in r for r in graph.group(var).frozen):
+            return True
+    return False
+
+
+def _output(ctx: ModelContext, site: LayerSite) -> tuple[str, int, int]:
     module = ctx.module(site.name)
     if isinstance(module, nn.Conv2d):
-        return module.out_channels, 2
+        return (*width_source(ctx, site, "out_channels"), 2)
     if isinstance(module, nn.Linear):
-        return module.out_features, 1
+        return (*width_source(ctx, site, "out_features"), 1)
     raise MutationError(f"{site.name} is a {site.type_name}, not a Conv2d or Linear")
 
 
@@ -61,7 +93,7 @@ def add_after(ctx: ModelContext, site: LayerSite, new_module: str, base: str) ->
     edits = Edits()
     if site.direct:
         call = ctx.single_use(site)
-        attr = ctx.fresh_attr(base)
+        attr = ctx.fresh_attr(base, site.owner)
         assert site.stmt is not None
         edits.after[site.stmt] = [f"self.{attr} = {new_module}"]
         edits.call(call, wrap_call(f"self.{attr}"))
@@ -77,7 +109,7 @@ class Norm:
     def propose(ctx: ModelContext) -> list[Mutation]:
         found = []
         for site in ctx.sites_of(nn.Conv2d, nn.Linear):
-            if _followed_by_norm(ctx, site.name) or not _usable(ctx, site):
+            if _followed_by_norm(ctx, site) or not _usable(ctx, site):
                 continue
             kinds = KINDS if isinstance(ctx.module(site.name), nn.Conv2d) else ("batch",)
             found += [Mutation(op="norm", layer=site.name, args={"kind": k}) for k in kinds]
@@ -87,28 +119,19 @@ class Norm:
     def apply(ctx: ModelContext, mutation: Mutation) -> str:
         site = ctx.site(mutation.layer)
         kind = str(mutation.args.get("kind", "batch"))
-        channels, dims = _output(ctx, site)
-        if _followed_by_norm(ctx, site.name):
+        channels, groups, dims = _output(ctx, site)
+        if _followed_by_norm(ctx, site):
             raise MutationError(f"{site.name} is already followed by a normalisation layer")
-        new = norm_expr(ctx.src.nn_prefix, kind, channels, dims)
-        return add_after(ctx, site, new, f"{site.name}_{_SUFFIX.get(kind, 'norm')}").apply(
+        new = norm_expr(ctx.src.nn_prefix, kind, channels, groups, dims)
+        return add_after(ctx, site, new, f"{site.local}_{_SUFFIX.get(kind, 'norm')}").apply(
             ctx.src.module
         )
 
 
 def _usable(ctx: ModelContext, site: LayerSite) -> bool:
     """A hidden layer (not the classifier) that the operator can wrap."""
-    try:
-        graph = ctx.graph()
-        var = graph.out_var.get(site.name)
-        if (
-            var is None
-            or graph.group(var).frozen
-            and any("model output" in r for r in graph.group(var).frozen)
-        ):
-            return False
-    except MutationError:
-        pass
+    if produces_logits(ctx, site) or not ctx.instances(site):
+        return False
     if site.direct:
         try:
             ctx.single_use(site)
@@ -140,9 +163,11 @@ class NormSwap:
         kind = str(mutation.args.get("kind", "group"))
         if kind == _kind(module):
             raise MutationError(f"{site.name} is already a {kind} norm")
-        channels = module.num_channels if isinstance(module, nn.GroupNorm) else module.num_features
+        param = "num_channels" if isinstance(module, nn.GroupNorm) else "num_features"
+        channels, groups = width_source(ctx, site, param)
+        new = norm_expr(ctx.src.nn_prefix, kind, channels, groups, 2)
         edits = Edits()
-        edits.call(site.call, replace_call(norm_expr(ctx.src.nn_prefix, kind, channels, 2)))
+        edits.call(site.call, replace_call(new))
         return edits.apply(ctx.src.module)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from nasloop.agents.mutation.channels import Group
 from nasloop.agents.mutation.context import ModelContext
 from nasloop.agents.mutation.registry import register
 from nasloop.agents.mutation.rewrite import Edits, set_int
@@ -16,9 +17,28 @@ MAX_WIDTH = 1024
 _PRODUCERS = (nn.modules.conv._ConvNd, nn.Linear)
 
 
+def group_problem(ctx: ModelContext, group: Group) -> str | None:
+    """Why a channel group's width cannot change, or None if it can."""
+    if group.frozen:
+        return group.frozen[0]
+    for use in group.uses:
+        try:
+            site = ctx.site(use.layer)
+        except MutationError as err:
+            return err.reason
+        if site.owner != "Net":  # a helper class's argument: every object must follow
+            paths = set(ctx.instances(site))
+            covered = {u.layer for u in group.uses if u.param == use.param and u.layer in paths}
+            if covered != paths:
+                return f"{site.name} is built {len(paths)} times with different widths"
+    return None
+
+
 def width_edits(ctx: ModelContext, layer: str, new_width: int) -> Edits:
     """Edits setting ``layer``'s output width to ``new_width`` and every argument tied to it."""
     site = ctx.site(layer)
+    if site.owner != "Net":
+        raise MutationError(f"{site.name} is shared by every {site.owner}; widen Net's own layers")
     if not isinstance(ctx.module(layer), _PRODUCERS):
         raise MutationError(f"{layer} is a {site.type_name}, not a convolution or linear layer")
     graph = ctx.graph()
@@ -32,9 +52,16 @@ def width_edits(ctx: ModelContext, layer: str, new_width: int) -> Edits:
     for norm, groups in group.divisors:
         if new_width % groups:
             raise MutationError(f"{norm} has {groups} groups, which do not divide {new_width}")
+    problem = group_problem(ctx, group)
+    if problem:
+        raise MutationError(f"the output width of {layer} cannot change: {problem}")
     edits = Edits()
+    done: set[tuple[str, str]] = set()
     for use in dict.fromkeys(group.uses):  # dedupe, keep order
         use_site = ctx.site(use.layer)
+        if (use_site.name, use.param) in done:  # objects of one helper class share a call
+            continue
+        done.add((use_site.name, use.param))
         current = getattr(ctx.module(use.layer), use.param)
         if current != group.width * use.scale:
             raise MutationError(
@@ -55,16 +82,19 @@ def _proposals(ctx: ModelContext, op: str, factors: tuple[float, ...]) -> list[M
     seen: set[int] = set()
     found = []
     for site in ctx.sites_of(*_PRODUCERS):
+        if site.owner != "Net":
+            continue
         var = graph.out_var.get(site.name)
         if var is None or graph.find(var) in seen:
             continue
         seen.add(graph.find(var))
         group = graph.group(var)
-        if group.frozen:
+        if group_problem(ctx, group):
             continue
         for factor in factors:
             new = round(group.width * factor)
-            if new != group.width and MIN_WIDTH <= new <= MAX_WIDTH:
+            fits = all(new % n == 0 for _, n in group.divisors)
+            if new != group.width and MIN_WIDTH <= new <= MAX_WIDTH and fits:
                 found.append(Mutation(op=op, layer=site.name, args={"factor": factor}))
     return found
 

@@ -27,10 +27,16 @@ class LayerSite:
     stmt: cst.SimpleStatementLine | None = None
     container: cst.Call | None = None
     index: int | None = None
+    owner: str = "Net"  # the class whose __init__ builds it; other classes prefix the name
 
     @property
     def direct(self) -> bool:
         return self.container is None
+
+    @property
+    def local(self) -> str:
+        """The name inside its owner class (``conv1`` for ``BasicBlock.conv1``)."""
+        return self.name if self.owner == "Net" else self.name[len(self.owner) + 1 :]
 
 
 @dataclass(eq=False)
@@ -40,10 +46,12 @@ class SourceInfo:
     module: cst.Module
     net: cst.ClassDef
     init: cst.FunctionDef
+    # layer sites of Net (``conv1``, ``block1.0``) and of the file's other classes, which
+    # may be built several times (``BasicBlock.conv1``)
     sites: dict[str, LayerSite] = field(default_factory=dict)
     uses: dict[str, list[cst.Call]] = field(default_factory=dict)  # self.X(...) outside __init__
     refs: Counter[str] = field(default_factory=Counter)  # self.X references outside __init__
-    attrs: set[str] = field(default_factory=set)  # every self.X name anywhere in Net
+    attrs: dict[str, set[str]] = field(default_factory=dict)  # class -> its self.X names
     nn_prefix: str = "nn."
     functional_prefix: str = "torch.nn.functional."
 
@@ -172,23 +180,60 @@ def read_source(code: str) -> SourceInfo:
     return info
 
 
+def _key(owner: str, name: str) -> str:
+    return name if owner == "Net" else f"{owner}.{name}"
+
+
+def _classes(info: SourceInfo) -> list[tuple[str, cst.ClassDef, cst.FunctionDef | None]]:
+    """Net first, then every other top-level class of the file, with its __init__."""
+    found = []
+    for stmt in info.module.body:
+        if isinstance(stmt, cst.ClassDef):
+            init = next(
+                (
+                    s
+                    for s in stmt.body.body
+                    if isinstance(s, cst.FunctionDef) and s.name.value == "__init__"
+                ),
+                None,
+            )
+            found.append((stmt.name.value, stmt, init))
+    return sorted(found, key=lambda item: item[0] != "Net")
+
+
 def _collect_sites(info: SourceInfo, nn_names: set[str], bare: set[str]) -> None:
-    for stmt in info.init.body.body:
-        if not isinstance(stmt, cst.SimpleStatementLine):
+    for owner, _, init in _classes(info):
+        if init is None:
             continue
-        for small in stmt.body:
-            if not (isinstance(small, cst.Assign) and len(small.targets) == 1):
-                continue
-            name = self_attr(small.targets[0].target)
-            if name is None or not isinstance(small.value, cst.Call):
-                continue
-            type_name = nn_type(small.value.func, nn_names, bare)
-            if type_name is None:
-                continue
-            site = LayerSite(name, type_name, small.value, stmt=stmt)
-            info.sites[name] = site
-            if type_name == "Sequential":
-                _collect_sequential(info, site, nn_names, bare)
+        for stmt in init.body.body:
+            if isinstance(stmt, cst.SimpleStatementLine):
+                _collect_statement(info, owner, stmt, nn_names, bare)
+
+
+def _collect_statement(
+    info: SourceInfo,
+    owner: str,
+    stmt: cst.SimpleStatementLine,
+    nn_names: set[str],
+    bare: set[str],
+) -> None:
+    for small in stmt.body:
+        if isinstance(small, cst.Assign) and len(small.targets) == 1:
+            target: cst.BaseExpression = small.targets[0].target
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            target = small.target
+        else:
+            continue
+        name = self_attr(target)
+        if name is None or not isinstance(small.value, cst.Call):
+            continue
+        type_name = nn_type(small.value.func, nn_names, bare)
+        if type_name is None or _key(owner, name) in info.sites:
+            continue
+        site = LayerSite(_key(owner, name), type_name, small.value, stmt=stmt, owner=owner)
+        info.sites[site.name] = site
+        if type_name == "Sequential":
+            _collect_sequential(info, site, nn_names, bare)
 
 
 def _collect_sequential(
@@ -203,7 +248,12 @@ def _collect_sequential(
         if type_name is None:
             continue
         site = LayerSite(
-            f"{parent.name}.{index}", type_name, arg.value, container=parent.call, index=index
+            f"{parent.name}.{index}",
+            type_name,
+            arg.value,
+            container=parent.call,
+            index=index,
+            owner=parent.owner,
         )
         info.sites[site.name] = site
         if type_name == "Sequential":
@@ -211,26 +261,28 @@ def _collect_sequential(
 
 
 class _UseCollector(cst.CSTVisitor):
-    def __init__(self, info: SourceInfo, in_init: bool) -> None:
+    def __init__(self, info: SourceInfo, owner: str, in_init: bool) -> None:
         self.info = info
+        self.owner = owner
         self.in_init = in_init
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         name = self_attr(node)
         if name is not None:
-            self.info.attrs.add(name)
+            self.info.attrs.setdefault(self.owner, set()).add(name)
             if not self.in_init:
-                self.info.refs[name] += 1
+                self.info.refs[_key(self.owner, name)] += 1
 
     def visit_Call(self, node: cst.Call) -> None:
         name = self_attr(node.func)
         if name is not None and not self.in_init:
-            self.info.uses.setdefault(name, []).append(node)
+            self.info.uses.setdefault(_key(self.owner, name), []).append(node)
 
 
 def _collect_uses(info: SourceInfo) -> None:
-    for stmt in info.net.body.body:
-        stmt.visit(_UseCollector(info, in_init=stmt is info.init))
+    for owner, cls, init in _classes(info):
+        for stmt in cls.body.body:
+            stmt.visit(_UseCollector(info, owner, in_init=stmt is init))
 
 
 def get_arg(call: cst.Call, type_name: str, param: str) -> cst.Arg | None:

@@ -1,0 +1,122 @@
+"""`nasloop corpus channels`: a corpus of channel-configuration variants of one model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+corpus_app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Build corpora of model variants."
+)
+
+EXIT_BAD_INPUT = 2
+
+
+@corpus_app.callback()
+def _corpus() -> None:
+    """Build corpora of model variants (JSONL; see docs/corpus.md)."""
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"nasloop: {message}", err=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _parent(model: str) -> tuple[str, str]:
+    """(source, file name) of a model file, or of a built-in seed given by name."""
+    path = Path(model)
+    if path.is_file():
+        return path.read_text(encoding="utf-8"), path.name
+    from nasloop.seeds import list_seeds
+
+    seeds = list_seeds()
+    if model in seeds:
+        return seeds[model], f"{model}.py"
+    raise _fail(f"--model {model}: no such file, nor a built-in seed ({', '.join(seeds)})")
+
+
+def _shape(text: str) -> tuple[int, int, int]:
+    try:
+        c, h, w = (int(part) for part in text.split(","))
+    except ValueError:
+        raise _fail(f"--in-shape {text!r}: expected C,H,W such as 1,32,32") from None
+    return c, h, w
+
+
+@corpus_app.command("channels")
+def corpus_channels(
+    model: Annotated[
+        str, typer.Option(help="Parent model file, or a seed name (lenet, vgg_small, ...).")
+    ],
+    count: Annotated[int, typer.Option(min=1, help="Variants the corpus must hold.")] = 100,
+    out: Annotated[Path, typer.Option(help="Corpus file (JSONL); appended to.")] = Path(
+        "corpus.jsonl"
+    ),
+    evaluate: Annotated[
+        bool, typer.Option("--evaluate", help="Train each variant in the sandbox.")
+    ] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    seed: Annotated[int, typer.Option(help="Sampler seed (same seed, same corpus).")] = 0,
+    in_shape: Annotated[str, typer.Option(help="Input C,H,W of the model.")] = "1,32,32",
+    classes: Annotated[int, typer.Option(min=1, help="Number of classes.")] = 10,
+    max_params: Annotated[int, typer.Option(help="Reject variants above this.")] = 2_000_000,
+    dataset: Annotated[str, typer.Option(help="Dataset for --evaluate.")] = "digits",
+) -> None:
+    """Write COUNT unique, shape-valid channel-width variants of MODEL (resumable)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from nasloop.corpus.build import CorpusError, CorpusOptions, build_corpus
+
+    code, name = _parent(model)
+    opts = CorpusOptions(
+        count=count,
+        seed=seed,
+        jobs=jobs,
+        evaluate=evaluate,
+        in_shape=_shape(in_shape),
+        num_classes=classes,
+        max_params=max_params,
+        dataset=dataset,
+    )
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("[bold]corpus[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    task = progress.add_task(name, total=count)
+
+    def start(existing: int) -> None:
+        progress.update(task, completed=existing)
+        progress.start()
+
+    try:
+        report = build_corpus(
+            code, name, out, opts, on_record=lambda _: progress.advance(task), on_start=start
+        )
+    except CorpusError as err:
+        raise _fail(str(err)) from None
+    finally:
+        progress.stop()
+    held = report.existing + report.written
+    console.print(
+        f"{out}: {held} variants ({report.written} new, {report.existing} kept) "
+        f"in {report.wall_s:.1f} s, {report.rate:.1f} variants/s with {jobs} job(s)"
+    )
+    for reason, n in report.rejected.most_common(5):
+        console.print(f"  rejected {n}: {reason}")
+    if held < count:
+        console.print(f"[yellow]only {held} distinct variants exist under these settings[/]")

@@ -1,0 +1,266 @@
+"""Build a channel-configuration corpus: sample, realise, dry-check, (evaluate), append."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nasloop.agents.mutation import MutationError
+from nasloop.agents.mutation.api import confirm
+from nasloop.agents.mutation.context import ModelContext, analyse
+from nasloop.corpus.records import CorpusRecord, append_record, read_records, repair_tail
+from nasloop.corpus.space import (
+    Slot,
+    channel_space,
+    config_key,
+    mutations_for,
+    realise,
+    sample,
+    site_spans,
+)
+
+
+class CorpusError(Exception):
+    """The corpus cannot be built as asked (one-line reason)."""
+
+
+@dataclass(frozen=True)
+class CorpusOptions:
+    """What to build. ``in_shape`` is (C, H, W); the batch dimension is added here."""
+
+    count: int
+    seed: int = 0
+    jobs: int = 1
+    evaluate: bool = False
+    in_shape: tuple[int, int, int] = (1, 32, 32)
+    num_classes: int = 10
+    max_params: int = 2_000_000
+    dataset: str = "digits"
+    max_attempts_per_variant: int = 50
+
+
+@dataclass
+class CorpusReport:
+    """What a build did."""
+
+    existing: int = 0
+    written: int = 0
+    attempts: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    wall_s: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Variants written per second of wall time."""
+        return self.written / self.wall_s if self.wall_s > 0 else 0.0
+
+
+# --- worker side -------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(parent_code: str, parent_name: str, opts: CorpusOptions) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    shape = (2, *opts.in_shape)
+    ctx = analyse(parent_code, shape, opts.num_classes)
+    from nasloop.memory.novelty import structural_hash
+
+    _WORKER.update(
+        ctx=ctx,
+        slots=channel_space(ctx),
+        spans=site_spans(ctx),
+        name=parent_name,
+        opts=opts,
+        parent_hash=structural_hash(parent_code),
+    )
+
+
+def _make(task: tuple[int, dict[str, int]]) -> tuple[int, dict[str, Any] | None, str | None]:
+    """Realise and dry-check one configuration: (attempt, record fields, rejection reason)."""
+    from nasloop.agents.delta import make_diff
+    from nasloop.memory.novelty import structural_hash
+
+    attempt, config = task
+    ctx: ModelContext = _WORKER["ctx"]
+    slots: list[Slot] = _WORKER["slots"]
+    opts: CorpusOptions = _WORKER["opts"]
+    try:
+        code = realise(ctx, config, _WORKER["spans"])
+        params, flops = confirm(code, ctx.in_shape, ctx.num_classes, opts.max_params)
+    except MutationError as err:
+        return attempt, None, err.reason
+    mutations = mutations_for(slots, config)
+    fields = {
+        "id": structural_hash(code),
+        "parent": _WORKER["name"],
+        "parent_hash": _WORKER["parent_hash"],
+        "attempt": attempt,
+        "code": code,
+        "diff": make_diff(ctx.code, code),
+        "mutations": [m.model_dump() for m in mutations],
+        "description": "; ".join(m.describe() for m in mutations),
+        "channels": {s.layer: config.get(s.layer, s.width) for s in slots},
+        "params": params,
+        "flops": flops,
+        "form": ctx.form,
+        "in_shape": list(ctx.in_shape[1:]),
+        "num_classes": ctx.num_classes,
+    }
+    return attempt, fields, None
+
+
+# --- orchestrator side -------------------------------------------------------------------
+
+
+def _tasks(
+    slots: list[Slot], opts: CorpusOptions, seen: set[str], limit: int
+) -> Iterator[tuple[int, dict[str, int]]]:
+    """Unseen configurations in attempt order (deterministic for a seed)."""
+    for attempt in range(limit):
+        config = sample(slots, opts.seed, attempt)
+        key = config_key(slots, config)
+        if key not in seen:
+            seen.add(key)
+            yield attempt, config
+
+
+def build_corpus(
+    parent_code: str,
+    parent_name: str,
+    out: Path,
+    opts: CorpusOptions,
+    on_record: Callable[[CorpusRecord], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> CorpusReport:
+    """Append variants to ``out`` until it holds ``opts.count``; resumes what is there.
+
+    ``on_start(existing)`` runs once the workers exist (start progress displays there: the
+    workers are forked, best done before any display thread starts); ``on_record`` runs
+    after each record is written.
+    """
+    from nasloop.memory.novelty import structural_hash
+
+    start = time.perf_counter()
+    try:
+        _init_worker(parent_code, parent_name, opts)
+    except MutationError as err:
+        raise CorpusError(f"{parent_name}: {err.reason}") from None
+    slots: list[Slot] = _WORKER["slots"]
+    _, _, reason = _make((-1, {}))  # the parent itself; also warms imports before forking
+    if reason is not None:
+        raise CorpusError(f"{parent_name} fails the dry check: {reason}")
+    repair_tail(out)
+    existing = read_records(out)
+    parent_hash = structural_hash(parent_code)
+    foreign = [r for r in existing if r.parent_hash != parent_hash]
+    if foreign:
+        raise CorpusError(f"{out} holds variants of another model ({foreign[0].parent})")
+    report = CorpusReport(existing=len(existing))
+    seen_configs = {
+        ",".join(f"{s.layer}={r.channels.get(s.layer, s.width)}" for s in slots) for r in existing
+    }
+    seen_ids = {r.id for r in existing}
+    need = opts.count - len(existing)
+    tasks = _tasks(slots, opts, seen_configs, opts.count * opts.max_attempts_per_variant)
+    pool = _pool(parent_code, parent_name, opts) if need > 0 else None
+    evaluator = _Evaluator(opts) if opts.evaluate and need > 0 else None
+    if on_start is not None:
+        on_start(len(existing))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with out.open("a", encoding="utf-8") as handle:
+            while report.written < need:
+                chunk = max(2 * opts.jobs, min(64, need - report.written))
+                batch = [t for _, t in zip(range(chunk), tasks, strict=False)]
+                if not batch:
+                    break
+                report.attempts = batch[-1][0] + 1
+                results = pool.map(_make, batch) if pool else list(map(_make, batch))
+                made = []
+                for _, fields, reason in results:
+                    if fields is None:
+                        report.rejected[reason or "unknown"] += 1
+                    elif fields["id"] in seen_ids:
+                        report.rejected["duplicate structure"] += 1
+                    else:
+                        seen_ids.add(fields["id"])
+                        made.append(fields)
+                made = made[: need - report.written]
+                if evaluator is not None:
+                    evaluator.run(made)
+                for fields in made:
+                    record = CorpusRecord.model_validate({**fields, "parent_code": parent_code})
+                    append_record(handle, record)
+                    report.written += 1
+                    if on_record is not None:
+                        on_record(record)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+        if evaluator is not None:
+            evaluator.close()
+    report.wall_s = time.perf_counter() - start
+    return report
+
+
+def _pool(parent_code: str, parent_name: str, opts: CorpusOptions) -> Any:
+    """J worker processes. Forked where possible: they inherit the analysed parent and the
+    imports (spawned workers need seconds each to import torch and analyse again)."""
+    if opts.jobs <= 1:
+        return None
+    methods = multiprocessing.get_all_start_methods()
+    if "fork" in methods:
+        return multiprocessing.get_context("fork").Pool(opts.jobs, initializer=_one_thread)
+    return multiprocessing.get_context("spawn").Pool(
+        opts.jobs, initializer=_init_worker, initargs=(parent_code, parent_name, opts)
+    )
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+class _Evaluator:
+    """Trains variants in the sandbox (LocalExecutor, warm workers) and fills their metrics."""
+
+    def __init__(self, opts: CorpusOptions) -> None:
+        from nasloop.sandbox.executor import LocalExecutor
+
+        self.opts = opts
+        self.executor = LocalExecutor(max_in_flight=max(1, opts.jobs))
+
+    def run(self, made: list[dict[str, Any]]) -> None:
+        from nasloop.sandbox.job import EvalJob
+
+        handles = [
+            self.executor.submit(
+                EvalJob(
+                    candidate_id=fields["attempt"],
+                    code=fields["code"],
+                    dataset=self.opts.dataset,
+                    seed=self.opts.seed,
+                    max_params=self.opts.max_params,
+                )
+            )
+            for fields in made
+        ]
+        for fields, handle in zip(made, handles, strict=True):
+            result = self.executor.result(handle)
+            if result.status == "ok":
+                fields["metrics"] = dict(result.metrics)
+            else:
+                fields["failure"] = f"{result.failure_class}: {result.message}"
+
+    def close(self) -> None:
+        self.executor.close()

@@ -6,6 +6,7 @@ the same `drive` the CLI uses, timing every LangGraph node as its update arrives
 - loop overhead: wall time outside the sandbox calls (graph, checkpoints, archive, novelty,
   agents, summary files) as a share of the run's wall time — target <= 5 %;
 - the same broken down per node;
+- the teardown after the last node (stopping the sandbox worker) is printed apart;
 - for context, the share outside training proper (adds the sandbox's check, data and
   validation time, which bench/sandbox_overhead.py measures on its own).
 
@@ -46,7 +47,9 @@ def main() -> None:
     t0 = time.perf_counter()
     last[0] = t0
     summary = drive(config, args.out, on_node=on_node)
-    wall = time.perf_counter() - t0
+    end = time.perf_counter()
+    wall = last[0] - t0  # start-up and the loop, up to the last node
+    teardown = end - last[0]  # closing the sandbox worker and the files
 
     eval_s = summary["eval_s"]
     outside_eval = wall - eval_s
@@ -58,7 +61,8 @@ def main() -> None:
         f"(best seed {summary['best_seed_metric']:.4f})"
     )
     print(
-        f"wall {wall:.1f} s, in sandbox {eval_s:.1f} s, training proper {summary['train_s']:.1f} s"
+        f"wall {wall:.1f} s (+ {teardown:.1f} s teardown), in sandbox {eval_s:.1f} s, "
+        f"training proper {summary['train_s']:.1f} s"
     )
     print(f"loop overhead (outside sandbox calls): {outside_eval / wall:.2%}  (target <= 5 %)")
     print(f"outside training proper:               {outside_train / wall:.2%}")

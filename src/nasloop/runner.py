@@ -20,7 +20,7 @@ from nasloop.inspect.rundir import InspectError
 from nasloop.inspect.tracing import env_callbacks
 from nasloop.memory.archive import Archive, Candidate
 from nasloop.memory.novelty import NoveltyIndex, from_bytes
-from nasloop.sandbox.executor import LocalExecutor
+from nasloop.sandbox.factory import build_executor
 from nasloop.seeds import list_seeds
 from nasloop.summary import summarize, write_summary
 from nasloop.task import task_info
@@ -118,8 +118,7 @@ def drive(
     for cid, blob in archive.signatures():
         index.add(cid, from_bytes(blob, config.memory.num_perm))
     checkpointer = open_checkpointer(out)
-    sb = config.sandbox
-    executor = LocalExecutor(max_in_flight=sb.max_in_flight, mode=sb.mode, isolation=sb.isolation)
+    executor = build_executor(config)  # before our SIGTERM handler: ray.init sets its own
     res = Resources(
         config=config,
         run_dir=out,

@@ -119,3 +119,20 @@ def test_heuristic_agents_never_touch_untrusted_code():
         )
     )
     assert gen.code is None and "only mutates" in gen.error
+
+
+def test_prepare_warms_the_options_of_trusted_candidates_only():
+    from nasloop.agents.heuristic import HeuristicImprover, mutation_options
+    from nasloop.seeds import list_seeds
+
+    code = list_seeds()["vgg_small"]
+    work = HeuristicImprover().prepare(
+        [_cand(1, "seed:vgg_small", 0.5, code), _cand(2, "openai:http://x", 0.9, "import os")],
+        _task(),
+    )
+    assert len(work) == 1
+    mutation_options.cache_clear()
+    work[0]()
+    before = mutation_options.cache_info().hits
+    mutation_options(code, _task())
+    assert mutation_options.cache_info().hits == before + 1

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import random
 import time
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, partial
 
 from nasloop.agents.base import (
     AgentCall,
@@ -22,6 +23,7 @@ from nasloop.agents.base import (
     TaskInfo,
 )
 from nasloop.agents.mutation import Mutation, MutationError, applicable_mutations, apply_mutation
+from nasloop.agents.mutation.api import confirm
 from nasloop.memory.archive import Candidate
 from nasloop.memory.triples import Triple
 
@@ -47,6 +49,20 @@ def mutation_options(code: str, task: TaskInfo) -> tuple[Mutation, ...]:
     """Mutations that apply to `code`, cached: the best parent is asked about again and again."""
     _, c, h, w = task.in_shape
     return tuple(applicable_mutations(code, (1, c, h, w), task.num_classes))
+
+
+def _options_or_none(code: str, task: TaskInfo) -> tuple[Mutation, ...] | None:
+    try:
+        return mutation_options(code, task)
+    except MutationError:
+        return None
+
+
+def _confirm_quietly(code: str, in_shape: tuple[int, ...], num_classes: int) -> None:
+    try:
+        confirm(code, in_shape, num_classes)
+    except MutationError:
+        pass  # a warm-up only; the sandbox judges the candidate
 
 
 def op_of(modification: str) -> str:
@@ -94,6 +110,12 @@ class HeuristicImprover:
     def __init__(self, explore: float = 0.2, top_k: int = 5) -> None:
         self.explore = explore
         self.top_k = top_k
+
+    def prepare(self, candidates: list[Candidate], task: TaskInfo) -> list[Callable[[], object]]:
+        """Work worth doing while the sandbox trains: the mutation options of the candidates
+        that may be picked as parents next (the ones training now and the current top k)."""
+        codes = list(dict.fromkeys(c.code for c in candidates if c.code and trusted(c)))
+        return [partial(_options_or_none, code, task) for code in codes[: self.top_k + 8]]
 
     def improve(self, request: ImproveRequest) -> ImproveResult:
         t0 = time.perf_counter()
@@ -144,6 +166,19 @@ class HeuristicGenerator:
     """Applies the instruction's typed mutation to the parent code with LibCST."""
 
     name = MODEL
+
+    def __init__(self) -> None:
+        self._warm = False
+
+    def prepare(self, candidates: list[Candidate], task: TaskInfo) -> list[Callable[[], object]]:
+        """Once, while the first candidates train: dry-check a trusted one in this process, so
+        torch's lazily imported machinery is loaded before the first mutant needs it."""
+        code = next((c.code for c in candidates if c.code and trusted(c)), None)
+        if self._warm or code is None:
+            return []
+        self._warm = True
+        _, c, h, w = task.in_shape
+        return [partial(_confirm_quietly, code, (1, c, h, w), task.num_classes)]
 
     def generate(self, request: GenerateRequest) -> Generation:
         t0 = time.perf_counter()

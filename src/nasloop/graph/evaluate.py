@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from nasloop.config import Config
 from nasloop.graph.resources import Resources
@@ -58,17 +59,27 @@ def store_result(archive: Archive, cid: int, result: EvalResult, wall_s: float) 
         )
 
 
-def evaluate_cycle(res: Resources, todo: list[Candidate]) -> None:
-    """Submit every candidate at once; the executor decides how many run in parallel."""
+def evaluate_cycle(
+    res: Resources, todo: list[Candidate], idle_work: list[Callable[[], object]] | None = None
+) -> None:
+    """Submit every candidate at once; the executor decides how many run in parallel.
+
+    While they train, the orchestrator does `idle_work` (the agents' preparation for the
+    next step) one piece at a time between polls, instead of waiting idle.
+    """
     executor, archive = res.executor, res.archive
+    work = list(idle_work or [])
     pending: dict[str, tuple[int, float]] = {}
     for cand in todo:
         archive.start_eval(cand.id)
         pending[executor.submit(job_for(res.config, cand))] = (cand.id, time.perf_counter())
     while pending:
         for handle in list(pending):
+            if work:
+                work.pop(0)()
+            wait = 0.0 if work else (POLL_S if len(pending) > 1 else None)
             try:
-                result = executor.result(handle, timeout=POLL_S if len(pending) > 1 else None)
+                result = executor.result(handle, timeout=wait)
             except TimeoutError:
                 continue
             cid, t0 = pending.pop(handle)

@@ -176,7 +176,13 @@ class LoopNodes:
     def evaluate(self, state: SearchState) -> SearchState:
         """Train the cycle's novel candidates in the sandbox, recording each as it completes."""
         todo = [c for c in self._cycle(state) if c.status == "checked"]
-        evaluate_cycle(self.res, todo)
+        likely_parents = todo + self.res.archive.top(TOP_PARENTS)
+        work = []
+        for agent in (self.res.generator, self.res.improver):
+            prepare = getattr(agent, "prepare", None)  # optional: work to do while they train
+            if prepare is not None:
+                work += prepare(likely_parents, self.res.task)
+        evaluate_cycle(self.res, todo, work)
         return {"verdict": "evaluated"}
 
     # --- record --------------------------------------------------------------

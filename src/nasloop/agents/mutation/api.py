@@ -33,7 +33,7 @@ def operator_summaries() -> dict[str, str]:
 
 
 _CACHE: OrderedDict[tuple[str, tuple[int, ...] | None, int], ModelContext] = OrderedDict()
-_CACHE_SIZE = 8
+_CACHE_SIZE = 32  # the loop prefetches the top parents and the candidates in training
 
 
 def _analysed(code: str, in_shape: Sequence[int] | None, num_classes: int) -> ModelContext:

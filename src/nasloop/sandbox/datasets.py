@@ -108,7 +108,8 @@ def _how_to(name: str, root: Path, cls: str) -> str:
             f"(or copy the files there) and pass --data-dir {root}")
 
 
-def _vision(name: str, data_dir: Path, seed: int, download: bool) -> DatasetSplits:
+def _open_vision(name: str, data_dir: Path, download: bool) -> tuple[Any, Any, Any]:
+    """The torchvision train and test sets of `name` (and a label mapper, or None)."""
     try:
         import torchvision
         from torchvision import transforms
@@ -140,6 +141,12 @@ def _vision(name: str, data_dir: Path, seed: int, download: bool) -> DatasetSpli
         test = cls(root=str(root), download=download, transform=tf, **kw_test)
     except Exception as exc:  # noqa: BLE001 - torchvision raises many kinds
         raise DatasetError(f"{_how_to(name, root, cls_name)} ({type(exc).__name__})") from None
+    return train, test, label
+
+
+def _vision(name: str, data_dir: Path, seed: int, download: bool) -> DatasetSplits:
+    train, test, label = _open_vision(name, data_dir, download)
+    size = VISION[name][2]
     tx, ty = _stack(train, size, label)
     sx, sy = _stack(test, size, label)
     num_classes = 2 if name == "celeba-gender" else int(ty.max()) + 1
@@ -197,4 +204,4 @@ def prepare_dataset(name: str, data_dir: str | Path | None = None) -> None:
     key = name.lower()
     if key in VISION:
         root = Path(data_dir or "~/.cache/nasloop/data").expanduser()
-        _vision(key, root, 0, download=True)
+        _open_vision(key, root, download=True)

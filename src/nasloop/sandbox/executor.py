@@ -15,6 +15,7 @@ from nasloop.sandbox import bwrap, procs
 from nasloop.sandbox.failures import FailureClass
 from nasloop.sandbox.job import EvalJob, EvalResult
 from nasloop.sandbox.workerproc import WorkerDied, WorkerProcess, WorkerStartError
+from nasloop.sandbox.zygote import IDLE_NAME
 
 log = logging.getLogger("nasloop.sandbox")
 
@@ -80,6 +81,8 @@ class _Slot(threading.Thread):
         self.worker: WorkerProcess | None = None
         self.worker_paths: list[str] = []
         self.lock = threading.Lock()
+        self.clean = threading.Event()  # set while no candidate process is left
+        self.clean.set()
 
     def run(self) -> None:
         if self.owner.mode == "warm":
@@ -93,8 +96,10 @@ class _Slot(threading.Thread):
                 if pending.cancelled:
                     continue
                 pending.slot = self
-            result = self._evaluate(pending.job, handle)
-            self.owner.finish(handle, result)
+                self.clean.clear()
+            result, worker = self._evaluate(pending.job, handle)
+            self.owner.finish(handle, result)  # the caller goes on while the worker cleans
+            self._await_clean(worker)
         self._stop_worker()
 
     def _ensure_worker(self, paths: list[str]) -> str | None:
@@ -119,30 +124,41 @@ class _Slot(threading.Thread):
         if worker is not None:
             worker.close()
 
-    def _evaluate(self, job: EvalJob, handle: str) -> EvalResult:
+    def _evaluate(self, job: EvalJob, handle: str
+                  ) -> tuple[EvalResult, WorkerProcess | None]:
+        """Run `job`; returns its result and the worker still cleaning up after it."""
         error = self._ensure_worker(job_paths(job))
         if error is not None:
             error = self._ensure_worker(job_paths(job))  # one retry
-        if error is not None or self.worker is None:
-            return failed(job, FailureClass.INFRASTRUCTURE, f"sandbox worker: {error}")
         worker = self.worker
+        if error is not None or worker is None:
+            return failed(job, FailureClass.INFRASTRUCTURE, f"sandbox worker: {error}"), None
         try:
             raw = worker.run(job, handle)
         except WorkerDied as exc:
             self._stop_worker()
             return failed(job, FailureClass.CRASH, "the sandbox worker died while running "
-                          f"this candidate (restarted). {exc}".strip())
+                          f"this candidate (restarted). {exc}".strip()), None
         except TimeoutError:
             self._stop_worker()
             return failed(job, FailureClass.TIMEOUT, "the sandbox worker stopped answering; "
-                          "killed with its candidate")
+                          "killed with its candidate"), None
+        try:
+            return EvalResult.model_validate(raw), worker
+        except ValidationError as exc:
+            return failed(job, FailureClass.INFRASTRUCTURE, f"malformed result: {exc}"), worker
+
+    def _await_clean(self, worker: WorkerProcess | None) -> None:
+        """Wait until the worker killed and reaped the last candidate's processes."""
+        try:
+            if worker is not None:
+                worker.wait_clean()
+        except (WorkerDied, TimeoutError):
+            self._stop_worker()
         finally:
             if self.owner.mode == "cold":
                 self._stop_worker()
-        try:
-            return EvalResult.model_validate(raw)
-        except ValidationError as exc:
-            return failed(job, FailureClass.INFRASTRUCTURE, f"malformed result: {exc}")
+            self.clean.set()
 
     def cancel(self, handle: str) -> None:
         with self.lock:
@@ -231,14 +247,21 @@ class LocalExecutor:
             slot._stop_worker()
 
     def candidate_pids(self) -> list[int]:
-        """Live processes started by candidates (below the workers); empty between jobs."""
+        """Live processes started by candidates (below the workers), once the workers have
+        cleaned up after the jobs that finished; empty between jobs.
+
+        `result()` returns as soon as the result is known, while the worker kills and reaps
+        the candidate's processes (the next job on that worker waits for it). An idle
+        pre-forked process that has not been given a job yet is not counted."""
         found: list[int] = []
         for slot in self.slots:
+            slot.clean.wait(timeout=60)
             with slot.lock:
                 worker = slot.worker
             if worker is not None and worker.alive():
                 top = procs.below_bwrap(worker.proc.pid)
-                found += [p for p in procs.descendants(top) if procs.alive(p)]
+                found += [p for p in procs.descendants(top) if procs.alive(p)
+                          and procs.comm(p) != IDLE_NAME.decode()]
         return found
 
     def __enter__(self) -> LocalExecutor:

@@ -127,8 +127,11 @@ def setup_child(tmp: str, log_fd: int, keep_fd: int, memory_mb: int, cpu_s: floa
     os.dup2(keep_fd, 3)
     os.closerange(4, 65536)
     os.chdir(tmp)
+    keep = {k: v for k, v in os.environ.items() if k in KEEP}
     os.environ.clear()
-    os.environ.update(minimal_env({}, tmp, threads))
+    os.environ.update(minimal_env(keep, tmp, threads))
+    if not device.startswith("cuda"):
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job neither sees nor initialises GPUs
     import tempfile
 
     tempfile.tempdir = tmp

@@ -22,6 +22,18 @@ def prctl(option: int, arg: int) -> bool:
         return False
 
 
+PR_SET_NAME = 15
+
+
+def set_name(name: bytes) -> None:
+    """Set this process's command name (/proc/PID/comm, 15 bytes at most)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_NAME, ctypes.c_char_p(name[:15]), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _ppids() -> dict[int, int]:
     """pid -> parent pid for every process visible in /proc."""
     out: dict[int, int] = {}
@@ -75,25 +87,29 @@ def reap_children() -> None:
 
 
 def kill_tree(root: int, include_root: bool = False, reap: bool = True,
-              rounds: int = 50) -> None:
-    """Freeze then SIGKILL every descendant of `root` (and `root` if asked), until none is left.
+              limit_s: float = 20.0) -> None:
+    """Freeze then SIGKILL every descendant of `root` (and `root` if asked), until none is
+    left alive (a SIGKILLed process with a large address space takes a while to go).
 
     Freezing first (SIGSTOP) stops a fork loop from outrunning the killer. With `reap`, also
     reaps any exited child of this process (only for processes that own all their children,
     like the worker; never in the orchestrator).
     """
-    for _ in range(rounds):
+    deadline = time.monotonic() + limit_s
+    pause = 0.001
+    while time.monotonic() < deadline:
         pids = descendants(root)
         if include_root:
             pids.append(root)
         live = [p for p in pids if _alive(p)]
         if not live:
-            return
+            break
         _signal_all(live, signal.SIGSTOP)
         _signal_all(live, signal.SIGKILL)
         if reap:
             reap_children()
-        time.sleep(0.005)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
     if reap:
         reap_children()
 
@@ -125,7 +141,7 @@ def comm(pid: int) -> str:
 def below_bwrap(root: int) -> int:
     """The first process at or below `root` that is not bubblewrap itself."""
     pid = root
-    while comm(pid) == "bwrap":
+    while comm(pid).startswith("bwrap"):
         kids = [p for p, pp in _ppids().items() if pp == pid]
         if not kids:
             return pid

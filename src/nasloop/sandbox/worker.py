@@ -15,16 +15,14 @@ import contextlib
 import json
 import os
 import select
-import shutil
 import signal
-import sys
-import tempfile
 import time
 from typing import Any
 
 from nasloop.sandbox import procs
 from nasloop.sandbox.classify import classify_exit
 from nasloop.sandbox.failures import FailureClass
+from nasloop.sandbox.zygote import Zygote, ZygoteKey, fork_zygote, zygote_key
 
 RESULT_CAP = 4 * 2**20
 LOG_TAIL = 2000
@@ -68,6 +66,8 @@ class Worker:
         self.cache: dict[tuple[str, str | None, int], Any] = {}
         self.in_pidns = os.environ.get("NASLOOP_PIDNS") == "1"
         self.cancelled: set[str] = set()  # tokens cancelled before their job arrived
+        self.zygote: Zygote | None = None
+        self.current: Zygote | None = None  # the candidate process of the running job
 
     def send(self, obj: dict[str, Any]) -> None:
         data = (json.dumps(obj) + "\n").encode()
@@ -86,10 +86,14 @@ class Worker:
 
     def cleanup(self) -> None:
         """Kill everything the candidate left: descendants, and in a private pid
-        namespace every process but pid 1 and this worker."""
+        namespace every process but pid 1 and this worker (and any idle zygote)."""
+        if self.zygote is not None:
+            self.zygote.discard()
+            self.zygote = None
         procs.kill_tree(os.getpid())
-        if self.in_pidns:
-            for _ in range(20):
+        if self.in_pidns:  # nothing else belongs in this namespace: kill whatever is left
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
                 pids = [p for p in procs.namespace_pids() if procs.alive(p)]
                 if not pids:
                     break
@@ -98,8 +102,12 @@ class Worker:
                         os.kill(pid, signal.SIGKILL)
                 procs.reap_children()
                 time.sleep(0.005)
+            procs.reap_children()
 
     def run(self, raw: dict[str, Any], token: str = "") -> dict[str, Any]:
+        """Run one job in a (pre-forked) candidate process; always returns a result.
+
+        Returns as soon as the result is known; `finish()` then kills what is left."""
         from nasloop.sandbox.job import EvalJob
 
         t0 = time.perf_counter()
@@ -107,35 +115,43 @@ class Worker:
         if token and token in self.cancelled:
             return _failed(job, FailureClass.INFRASTRUCTURE, "cancelled by the orchestrator")
         try:
-            splits = self.splits(job.dataset, job.data_dir, job.seed)
+            self.current = self.take_zygote(zygote_key(job.model_dump()))
         except Exception as exc:  # noqa: BLE001 - reported, not the candidate's fault
-            return {"candidate_id": job.candidate_id, "status": "failed",
-                    "failure_class": FailureClass.INFRASTRUCTURE.value,
-                    "message": f"dataset: {exc}"}
-        tmp = tempfile.mkdtemp(prefix=f"nasloop-c{job.candidate_id}-")
-        log_path = os.path.join(tmp, "candidate.log")
-        try:
-            result = self._fork_and_wait(job, splits, tmp, log_path, token)
-            result["log_tail"] = _tail(log_path)
-        finally:
-            self.cleanup()
-            shutil.rmtree(tmp, ignore_errors=True)
+            return _failed(job, FailureClass.INFRASTRUCTURE, f"dataset: {exc}")
+        self.current.send(job.model_dump_json())
+        result = self._collect(job, self.current, token)
+        result["log_tail"] = _tail(self.current.log_path)
         result["wall_s"] = time.perf_counter() - t0
         return result
 
-    def _fork_and_wait(self, job: Any, splits: Any, tmp: str, log_path: str, token: str
-                       ) -> dict[str, Any]:
-        read_fd, write_fd = os.pipe()
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the candidate child; never returns
-            _child(job, splits, tmp, log_path, log_fd, write_fd)
-        os.close(write_fd)
-        os.close(log_fd)
-        data, status, timed_out, cancelled = self._wait(pid, read_fd, job.time_limit_s, token)
-        os.close(read_fd)
+    def finish(self) -> None:
+        """Kill and reap everything of the last candidate, free its files."""
+        try:
+            self.cleanup()
+        finally:
+            if self.current is not None:
+                self.current.release()
+                self.current = None
+
+    def prefork(self, key: ZygoteKey) -> None:
+        """Fork the next candidate process now, while idle (dataset of `key` in memory)."""
+        if self.zygote is None:
+            self.zygote = fork_zygote(key, self.splits(*key[:3]), [self.out_fd, 0])
+
+    def take_zygote(self, key: ZygoteKey) -> Zygote:
+        zyg, self.zygote = self.zygote, None
+        if zyg is not None and (zyg.key != key or not procs.alive(zyg.pid)):
+            zyg.discard()
+            zyg = None
+        if zyg is None:
+            self.prefork(key)
+            zyg, self.zygote = self.zygote, None
+        assert zyg is not None
+        return zyg
+
+    def _collect(self, job: Any, zyg: Zygote, token: str) -> dict[str, Any]:
+        data, status, timed_out, cancelled = self._wait(zyg.pid, zyg.result_fd,
+                                                        job.time_limit_s, token)
         if cancelled:
             return _failed(job, FailureClass.INFRASTRUCTURE, "cancelled by the orchestrator")
         if timed_out:
@@ -143,7 +159,7 @@ class Worker:
                            f"wall-clock limit of {job.time_limit_s:g} s exceeded; killed")
         if data:
             try:
-                return json.loads(data)
+                return json.loads(data.split(b"\n", 1)[0])
             except ValueError:
                 return _failed(job, FailureClass.CRASH, "the candidate corrupted its result")
         code = os.waitstatus_to_exitcode(status) if status is not None else -9
@@ -152,23 +168,26 @@ class Worker:
 
     def _wait(self, pid: int, read_fd: int, limit: float, token: str
               ) -> tuple[bytes, int | None, bool, bool]:
-        """Wait for the child, its result and cancel messages until the deadline."""
+        """Wait until the child wrote a complete result line, exited, timed out or was
+        cancelled. A child that is still alive afterwards is left to `cleanup`."""
         deadline = time.monotonic() + limit
         pidfd = os.pidfd_open(pid)
         data = b""
         status: int | None = None
         timed_out = cancelled = False
+        pipe_open = True
         stdin_open = not self.reader.eof
         try:
-            while status is None:
+            while status is None and not data.endswith(b"\n"):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     timed_out = True
                     break
-                fds = [pidfd, read_fd] + ([0] if stdin_open else [])
+                fds = [pidfd] + ([read_fd] if pipe_open else []) + ([0] if stdin_open else [])
                 ready, _, _ = select.select(fds, [], [], left)
                 if read_fd in ready:
                     chunk = os.read(read_fd, 65536)
+                    pipe_open = bool(chunk)
                     if len(data) < RESULT_CAP:
                         data += chunk
                 if 0 in ready:
@@ -180,14 +199,11 @@ class Worker:
                         break
                 if pidfd in ready:
                     _, status = os.waitpid(pid, 0)
-            if status is None:
-                procs.kill_tree(os.getpid())
-                with contextlib.suppress(ChildProcessError):
-                    _, status = os.waitpid(pid, 0)
-            os.set_blocking(read_fd, False)
-            with contextlib.suppress(BlockingIOError):
-                while len(data) < RESULT_CAP and (chunk := os.read(read_fd, 65536)):
-                    data += chunk
+            if status is not None and pipe_open:  # exited: take what it wrote
+                os.set_blocking(read_fd, False)
+                with contextlib.suppress(BlockingIOError):
+                    while len(data) < RESULT_CAP and (chunk := os.read(read_fd, 65536)):
+                        data += chunk
         finally:
             os.close(pidfd)
         return data, status, timed_out, cancelled
@@ -207,37 +223,6 @@ def _tail(path: str) -> str | None:
     except OSError:
         return None
     return text or None
-
-
-def _child(job: Any, splits: Any, tmp: str, log_path: str, log_fd: int, write_fd: int) -> None:
-    """Body of the forked candidate process: isolate, run, write the result, _exit."""
-    code = 0
-    try:
-        from nasloop.sandbox import isolation
-        from nasloop.sandbox.trainer import run_job
-
-        out = isolation.setup_child(
-            tmp, log_fd, write_fd, job.memory_limit_mb,
-            job.time_limit_s * (max(job.threads, 1) + 1), job.device, job.threads,
-            owned=[tmp, log_path])
-        import torch
-
-        torch.set_num_threads(max(job.threads, 1))
-        violations = isolation.install_audit_hook([tmp], allow_ctypes=job.device != "cpu")
-        result = run_job(job, splits)
-        if violations and result.get("failure_class") != FailureClass.FORBIDDEN.value:
-            result.update(status="failed", failure_class=FailureClass.FORBIDDEN.value,
-                          message=f"forbidden operation: {violations[0]}")
-        data = json.dumps(result).encode()
-        while data:
-            data = data[os.write(out, data):]
-    except BaseException:  # noqa: BLE001 - nothing may escape the child
-        code = 70
-    finally:
-        with contextlib.suppress(BaseException):
-            sys.stdout.flush()
-            sys.stderr.flush()
-        os._exit(code)
 
 
 def _on_term(signum: int, frame: Any) -> None:
@@ -270,12 +255,16 @@ def main() -> None:
             worker.cancelled.add(str(msg["cancel"]))
         if "job" in msg:
             try:
-                worker.send({"result": worker.run(msg["job"], str(msg.get("token", "")))})
+                result = worker.run(msg["job"], str(msg.get("token", "")))
             except Exception as exc:  # noqa: BLE001 - the worker itself must keep serving
-                cid = msg["job"].get("candidate_id", -1)
-                worker.send({"result": {"candidate_id": cid, "status": "failed",
-                                        "failure_class": FailureClass.INFRASTRUCTURE.value,
-                                        "message": f"worker error: {exc!r}"}})
+                result = {"candidate_id": msg["job"].get("candidate_id", -1),
+                          "status": "failed", "message": f"worker error: {exc!r}",
+                          "failure_class": FailureClass.INFRASTRUCTURE.value}
+            worker.send({"result": result})
+            worker.finish()
+            with contextlib.suppress(Exception):  # the next job retries and reports it
+                worker.prefork(zygote_key(msg["job"]))
+            worker.send({"clean": True})  # nothing of the candidate is left; ready again
     worker.cleanup()
 
 

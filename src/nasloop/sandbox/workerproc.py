@@ -52,6 +52,7 @@ class WorkerProcess:
         home = "/tmp" if use_bwrap else tempfile.gettempdir()
         env = minimal_env(os.environ, home)
         env["PYTHONPATH"] = package_root()
+        env["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # is_available() must not poison fork()
         cmd = [sys.executable, "-m", "nasloop.sandbox.worker"]
         if use_bwrap:
             path = bwrap.bwrap_path()
@@ -111,6 +112,14 @@ class WorkerProcess:
         if msg is None:
             raise WorkerDied(self.stderr_tail())
         return msg["result"]
+
+    def wait_clean(self, timeout: float = GRACE_S) -> None:
+        """Wait for the worker to report that the last candidate's processes are gone."""
+        msg = self._read(timeout)
+        if msg is None:
+            raise WorkerDied(self.stderr_tail())
+        if not msg.get("clean"):
+            raise WorkerDied(f"unexpected message from the worker: {str(msg)[:200]}")
 
     def cancel(self, token: str) -> None:
         """Ask the worker to kill the candidate running under `token` (if it still is)."""

@@ -1,0 +1,128 @@
+"""Sandbox overhead: the same candidates trained in-process, through the warm sandbox and
+through a cold-start sandbox, side by side in one run.
+
+    .venv/bin/python bench/sandbox_overhead.py [--repeats 5] [--cold-repeats 2]
+
+Prints a markdown section (for bench/README.md): per candidate, the median wall time of
+each way and the ratios warm/in-process (target <= 1.05), back-to-back warm/in-process and
+cold/in-process. Wall time
+is what the caller waits for: check + one epoch on digits + validation, plus for the
+sandboxes the fork/spawn, isolation set-up, result transfer and process-tree cleanup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CANDIDATE_DIRS = [ROOT / "tests" / "fixtures" / "candidates", ROOT / "src" / "nasloop" / "seeds"]
+
+
+def candidates() -> dict[str, str]:
+    """Every fixture candidate and seed architecture that passes the static check."""
+    from nasloop.sandbox.contract import ContractError, detect_form
+
+    found: dict[str, str] = {}
+    for folder in CANDIDATE_DIRS:
+        for path in sorted(folder.glob("*.py")):
+            code = path.read_text()
+            try:
+                detect_form(code)
+            except ContractError:
+                continue
+            found[f"{folder.name}/{path.stem}"] = code
+    return found
+
+
+def timed_in_process(job: object, splits: object) -> float:
+    from nasloop.sandbox.trainer import run_job
+
+    t0 = time.perf_counter()
+    result = run_job(job, splits)  # type: ignore[arg-type]
+    wall = time.perf_counter() - t0
+    if result["status"] != "ok":
+        raise SystemExit(f"in-process run failed: {result.get('message')}")
+    return wall
+
+
+def timed_sandbox(executor: object, job: object) -> float:
+    t0 = time.perf_counter()
+    result = executor.result(executor.submit(job))  # type: ignore[attr-defined]
+    wall = time.perf_counter() - t0
+    if result.status != "ok":
+        raise SystemExit(f"sandboxed run failed: {result.failure_class}: {result.message}")
+    return wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="in-process and warm runs each")
+    parser.add_argument("--cold-repeats", type=int, default=2, help="cold runs per candidate")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--isolation", default="auto", choices=["auto", "bwrap", "none"])
+    args = parser.parse_args()
+
+    import torch
+
+    from nasloop.sandbox import trainer
+    from nasloop.sandbox.datasets import load_dataset
+    from nasloop.sandbox.executor import LocalExecutor
+    from nasloop.sandbox.job import EvalJob
+
+    torch.set_num_threads(1)  # what the sandbox child uses (job.threads)
+    trainer.preload()
+    splits = load_dataset("digits", None, 0)
+    cands = candidates()
+    jobs = {name: EvalJob(candidate_id=i, code=code, epochs=args.epochs)
+            for i, (name, code) in enumerate(cands.items())}
+    times: dict[str, dict[str, list[float]]] = {
+        n: {"in": [], "warm": [], "b2b": [], "cold": []} for n in jobs}
+    with LocalExecutor(mode="warm", isolation=args.isolation) as warm:
+        first = next(iter(jobs.values()))
+        timed_sandbox(warm, first)  # start the worker and cache the dataset
+        timed_in_process(first, splits)
+        for _ in range(args.repeats):  # interleaved, so machine load hits all alike
+            for name, job in jobs.items():
+                times[name]["in"].append(timed_in_process(job, splits))
+                times[name]["warm"].append(timed_sandbox(warm, job))
+                # right after the last: waits for its teardown and the next pre-fork
+                times[name]["b2b"].append(timed_sandbox(warm, job))
+        isolation = warm.isolation
+    with LocalExecutor(mode="cold", isolation=args.isolation) as cold:
+        for _ in range(args.cold_repeats):
+            for name, job in jobs.items():
+                times[name]["cold"].append(timed_sandbox(cold, job))
+
+    print("## Sandbox overhead\n")
+    print(f"`bench/sandbox_overhead.py --repeats {args.repeats} --cold-repeats "
+          f"{args.cold_repeats}`: digits, {args.epochs} epoch(s), 1 thread, isolation "
+          f"`{isolation}`, Python {platform.python_version()}, torch {torch.__version__}, "
+          f"{platform.machine()} CPU. Medians of wall time as the caller sees it.\n")
+    print("| candidate | in-process s | warm s | warm back-to-back s | cold s | warm/in "
+          "| back-to-back/in | cold/in |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    ratios: dict[str, list[float]] = {"warm": [], "b2b": [], "cold": []}
+    for name, t in times.items():
+        med = {k: statistics.median(v) for k, v in t.items()}
+        for key in ratios:
+            ratios[key].append(med[key] / med["in"])
+        print(f"| {name} | {med['in']:.3f} | {med['warm']:.3f} | {med['b2b']:.3f} | "
+              f"{med['cold']:.3f} | {med['warm'] / med['in']:.3f} | "
+              f"{med['b2b'] / med['in']:.3f} | {med['cold'] / med['in']:.2f} |")
+    med_r = {k: statistics.median(v) for k, v in ratios.items()}
+    print(f"\nMedian over candidates: warm/in-process **{med_r['warm']:.3f}** (target <= 1.05), "
+          f"back-to-back/in-process **{med_r['b2b']:.3f}**, cold/in-process "
+          f"**{med_r['cold']:.2f}**.")
+    print("\n'warm' is the latency of a result interleaved with other work (as in the search "
+          "loop, where recording, the agents and the novelty check run between candidates); "
+          "the candidate process's teardown and the next pre-fork happen after the result is "
+          "returned. 'back-to-back' submits the next job the moment a result arrives, so it "
+          "also pays for them.")
+
+
+if __name__ == "__main__":
+    main()

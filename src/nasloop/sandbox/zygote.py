@@ -1,0 +1,174 @@
+"""Pre-forked candidate processes.
+
+The worker forks the next candidate process while it is idle (between jobs), so the
+~30-100 ms that forking a process with torch loaded costs is not on the caller's path.
+The fork waits, with no candidate code loaded, until the worker writes it a job; then it
+isolates itself, runs the trainer, writes its result and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from nasloop.sandbox import procs
+from nasloop.sandbox.failures import FailureClass
+
+ZygoteKey = tuple[str, "str | None", int, str]  # dataset, data dir, seed, device kind
+IDLE_NAME = b"nasloop-zygote"  # /proc/PID/comm of a fork that has not received a job
+BUSY_NAME = b"nasloop-cand"
+
+
+@dataclass
+class Zygote:
+    """The worker's side of one pre-forked candidate process."""
+
+    pid: int
+    key: ZygoteKey  # the dataset it holds in memory, the device kind it warmed up for
+    tmp: str  # its private temp dir (HOME, TMPDIR, cwd)
+    log_path: str  # its stdout+stderr
+    job_fd: int  # write the job here (one JSON line), then close
+    result_fd: int  # read its result here
+
+    def send(self, job_json: str) -> None:
+        """Hand the job over; the candidate starts running now."""
+        data = (job_json + "\n").encode()
+        try:
+            while data:
+                data = data[os.write(self.job_fd, data):]
+        except BrokenPipeError:
+            pass  # it died while idle; the wait reports it as a crash
+        finally:
+            os.close(self.job_fd)
+            self.job_fd = -1
+
+    def discard(self) -> None:
+        """Kill it (if it never got a job, nothing else is below it) and free its files."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.pid, 0)
+        self.release()
+
+    def release(self) -> None:
+        """Close the worker's ends and remove the temp dir."""
+        for fd in (self.job_fd, self.result_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.job_fd = self.result_fd = -1
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def zygote_key(job: dict[str, Any]) -> ZygoteKey:
+    """Which pre-forked process can take `job` (EvalJob fields)."""
+    device = str(job.get("device", "cpu"))
+    return (str(job.get("dataset", "digits")), job.get("data_dir"), int(job.get("seed", 0)),
+            "cuda" if device.startswith("cuda") else "cpu")
+
+
+def _warm_cpu() -> None:
+    """Start autograd's engine and the CPU kernels once, in this fresh fork (never in the
+    worker: its forks would inherit the engine's threads). GPUs stay hidden: CPU jobs only."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(),
+                                    torch.nn.Flatten(), torch.nn.Linear(32, 2))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        loss = torch.nn.functional.cross_entropy(model(torch.randn(2, 1, 6, 6)),
+                                                 torch.tensor([0, 1]))
+        loss.backward()
+        opt.step()
+
+
+def fork_zygote(key: ZygoteKey, splits: Any, close_in_child: list[int]) -> Zygote:
+    """Fork a candidate process holding `splits`; it blocks until it is sent a job."""
+    tmp = tempfile.mkdtemp(prefix="nasloop-cand-")
+    log_path = os.path.join(tmp, "candidate.log")
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    result_r, result_w = os.pipe()
+    job_r, job_w = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    own_name = procs.comm(os.getpid()).encode()
+    procs.set_name(IDLE_NAME)  # inherited at fork: the child is named idle from its start
+    pid = os.fork()
+    if pid != 0:
+        procs.set_name(own_name)
+    else:  # never returns
+        try:
+            os.close(job_w)
+            os.close(result_r)
+            for fd in close_in_child:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            procs.prctl(procs.PR_SET_PDEATHSIG, signal.SIGKILL)
+            if key[3] == "cpu":
+                with contextlib.suppress(Exception):
+                    _warm_cpu()
+            job_json = _read_all(job_r)
+            if not job_json.strip():
+                os._exit(0)
+            procs.set_name(BUSY_NAME)
+        except BaseException:  # noqa: BLE001
+            os._exit(71)
+        _candidate(job_json, splits, tmp, log_path, log_fd, result_w)
+    for fd in (job_r, result_w, log_fd):
+        os.close(fd)
+    return Zygote(pid, key, tmp, log_path, job_w, result_r)
+
+
+def _read_all(fd: int) -> bytes:
+    data = b""
+    while chunk := os.read(fd, 65536):
+        data += chunk
+        if data.endswith(b"\n"):
+            break
+    os.close(fd)
+    return data
+
+
+def _candidate(job_json: bytes, splits: Any, tmp: str, log_path: str, log_fd: int,
+               result_fd: int) -> None:
+    """Body of the candidate process: isolate, run, write the result, _exit."""
+    code = 0
+    try:
+        from nasloop.sandbox import isolation
+        from nasloop.sandbox.job import EvalJob
+        from nasloop.sandbox.trainer import run_job
+
+        job = EvalJob.model_validate_json(job_json)
+        out = isolation.setup_child(
+            tmp, log_fd, result_fd, job.memory_limit_mb,
+            job.time_limit_s * (max(job.threads, 1) + 1), job.device, job.threads,
+            owned=[tmp, log_path])
+        import torch
+
+        torch.set_num_threads(max(job.threads, 1))
+        violations = isolation.install_audit_hook([tmp], allow_ctypes=job.device != "cpu")
+        result = run_job(job, splits)
+        if violations and result.get("failure_class") != FailureClass.FORBIDDEN.value:
+            result.update(status="failed", failure_class=FailureClass.FORBIDDEN.value,
+                          message=f"forbidden operation: {violations[0]}")
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        data = json.dumps(result).encode() + b"\n"  # a complete line: the worker answers
+        while data:
+            data = data[os.write(out, data):]
+    except BaseException:  # noqa: BLE001 - nothing may escape the child
+        code = 70
+    finally:
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)

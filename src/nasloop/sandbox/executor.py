@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from queue import Queue
 from typing import Literal, Protocol
 
@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from nasloop.sandbox import bwrap, procs
 from nasloop.sandbox.failures import FailureClass
 from nasloop.sandbox.job import EvalJob, EvalResult
+from nasloop.sandbox.pending import Pending, PendingJobs
 from nasloop.sandbox.workerproc import WorkerDied, WorkerProcess, WorkerStartError
 from nasloop.sandbox.zygote import IDLE_NAME
 
@@ -64,10 +65,7 @@ def job_paths(job: EvalJob) -> list[str]:
 
 
 @dataclass
-class _Pending:
-    job: EvalJob
-    done: threading.Event = field(default_factory=threading.Event)
-    result: EvalResult | None = None
+class _Pending(Pending):
     slot: _Slot | None = None
     cancelled: bool = False
 
@@ -167,7 +165,7 @@ class _Slot(threading.Thread):
             worker.cancel(handle)
 
 
-class LocalExecutor:
+class LocalExecutor(PendingJobs):
     """Evaluate jobs in sandbox workers on this machine.
 
     `mode="warm"`: each slot keeps a worker that imported torch once and forks a child per
@@ -183,9 +181,8 @@ class LocalExecutor:
         self.mode = mode
         self.use_bwrap = resolve_isolation(isolation)
         self.isolation = "bwrap" if self.use_bwrap else "none"
+        PendingJobs.__init__(self)
         self.queue: Queue[tuple[str, _Pending] | None] = Queue()
-        self.lock = threading.Lock()
-        self.pending: dict[str, _Pending] = {}
         self.closed = False
         self.slots = [_Slot(self, i) for i in range(max_in_flight)]
         for slot in self.slots:
@@ -200,22 +197,6 @@ class LocalExecutor:
             self.pending[handle] = _Pending(job)
         self.queue.put((handle, self.pending[handle]))
         return handle
-
-    def finish(self, handle: str, result: EvalResult) -> None:
-        with self.lock:
-            pending = self.pending.get(handle)
-            if pending is None or pending.done.is_set():
-                return
-            pending.result = result
-            pending.done.set()
-
-    def result(self, handle: str, timeout: float | None = None) -> EvalResult:
-        """Block until the job is done; TimeoutError after `timeout` s (the job keeps running)."""
-        pending = self.pending[handle]
-        if not pending.done.wait(timeout):
-            raise TimeoutError(f"job {handle} still running after {timeout} s")
-        assert pending.result is not None
-        return pending.result
 
     def cancel(self, handle: str) -> None:
         """Drop a queued job, or kill the running one (its result says it was cancelled)."""

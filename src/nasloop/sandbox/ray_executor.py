@@ -14,12 +14,13 @@ import os
 import threading
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from nasloop.sandbox.executor import Isolation, LocalExecutor, Mode, failed
 from nasloop.sandbox.failures import FailureClass
 from nasloop.sandbox.job import EvalJob, EvalResult
+from nasloop.sandbox.pending import Pending, PendingJobs
 
 log = logging.getLogger("nasloop.sandbox")
 
@@ -67,10 +68,7 @@ def evaluate_on_worker(job: dict[str, Any], mode: Mode,
 
 
 @dataclass
-class _Pending:
-    job: EvalJob
-    done: threading.Event = field(default_factory=threading.Event)
-    result: EvalResult | None = None
+class _Pending(Pending):
     ref: Any = None  # the task's ObjectRef once released to Ray
 
 
@@ -106,7 +104,7 @@ def collect(ray: Any, ref: Any, job: EvalJob) -> tuple[EvalResult, str | None, s
                       f"Ray result unusable: {type(exc).__name__}: {exc}"), None, None
 
 
-class RayExecutor:
+class RayExecutor(PendingJobs):
     """Evaluate jobs on a Ray cluster; same contract as `LocalExecutor`.
 
     `address`: "auto", "host:port", "ray://host:port", or "" to start a local head (stopped
@@ -132,8 +130,7 @@ class RayExecutor:
         self._task = ray.remote(evaluate_on_worker).options(
             num_cpus=cpus, num_gpus=gpus, max_retries=RETRIES,
             retry_exceptions=[SandboxUnavailable], scheduling_strategy="SPREAD")
-        self.lock = threading.Lock()
-        self.pending: dict[str, _Pending] = {}
+        PendingJobs.__init__(self)
         self.queue: deque[str] = deque()
         self.running: dict[Any, str] = {}  # ObjectRef -> handle
         self.nodes: dict[int, str] = {}  # candidate id -> Ray node id that ran it
@@ -184,7 +181,7 @@ class RayExecutor:
                     self.running.clear()
                     self.queue.clear()
                 for handle in lost:
-                    self._finish(handle, failed(self.pending[handle].job,
+                    self.finish(handle, failed(self.pending[handle].job,
                                                 FailureClass.INFRASTRUCTURE,
                                                 f"lost the Ray cluster: {exc}"))
 
@@ -203,23 +200,7 @@ class RayExecutor:
                 self.unisolated.add(node)
                 log.warning("Ray node %s runs candidates WITHOUT bubblewrap (install it there, "
                             "or set sandbox.isolation = 'bwrap' to refuse)", node[:12])
-        self._finish(handle, result)
-
-    def _finish(self, handle: str, result: EvalResult) -> None:
-        with self.lock:
-            pending = self.pending.get(handle)
-            if pending is None or pending.done.is_set():
-                return
-            pending.result = result
-            pending.done.set()
-
-    def result(self, handle: str, timeout: float | None = None) -> EvalResult:
-        """Block until the job is done; TimeoutError after `timeout` s (the job keeps running)."""
-        pending = self.pending[handle]
-        if not pending.done.wait(timeout):
-            raise TimeoutError(f"job {handle} still running after {timeout} s")
-        assert pending.result is not None
-        return pending.result
+        self.finish(handle, result)
 
     def cancel(self, handle: str) -> None:
         """Drop a queued job or stop the running one; its result says it was cancelled."""
@@ -232,7 +213,7 @@ class RayExecutor:
             ref = pending.ref
         if ref is not None:  # kill the Ray worker: its sandbox and candidate die with it
             self.ray.cancel(ref, force=True)
-        self._finish(handle, failed(pending.job, FailureClass.INFRASTRUCTURE,
+        self.finish(handle, failed(pending.job, FailureClass.INFRASTRUCTURE,
                                     "cancelled by the orchestrator"))
 
     def close(self) -> None:

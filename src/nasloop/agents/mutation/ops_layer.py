@@ -186,13 +186,18 @@ class Stride:
         stride = int(mutation.args.get("stride", 2))
         if stride < 1 or (stride > 1 and conv.padding == "same"):
             raise MutationError(f"stride {stride} is not possible on {mutation.layer}")
-        site = ctx.site(mutation.layer)
-        edits = Edits()
-        edits.call(site.call, lambda c: set_arg(c, "Conv2d", "stride", cst.Integer(str(stride))))
-        try:
-            return repair_linear_inputs(edits.apply(ctx.src.module), ctx.in_shape, ctx.num_classes)
-        except MutationError as err:
-            raise MutationError(f"stride {stride} on {site.name}: {err.reason}") from None
+        return _set_geometry(ctx, mutation.layer, "stride", stride)
+
+
+def _set_geometry(ctx: ModelContext, layer: str | None, arg: str, value: int) -> str:
+    """Set one integer argument of a Conv2d; linears after a flatten follow the new size."""
+    site = ctx.site(layer)
+    edits = Edits()
+    edits.call(site.call, lambda c: set_arg(c, "Conv2d", arg, cst.Integer(str(value))))
+    try:
+        return repair_linear_inputs(edits.apply(ctx.src.module), ctx.in_shape, ctx.num_classes)
+    except MutationError as err:
+        raise MutationError(f"{arg} {value} on {site.name}: {err.reason}") from None
 
 
 @register("padding", "change a Conv2d's padding; linears after a flatten follow the new size")
@@ -218,13 +223,7 @@ class Padding:
         padding = int(mutation.args.get("padding", 0))
         if padding < 0 or isinstance(conv.padding, str):
             raise MutationError(f"padding {padding} is not possible on {mutation.layer}")
-        site = ctx.site(mutation.layer)
-        edits = Edits()
-        edits.call(site.call, lambda c: set_arg(c, "Conv2d", "padding", cst.Integer(str(padding))))
-        try:
-            return repair_linear_inputs(edits.apply(ctx.src.module), ctx.in_shape, ctx.num_classes)
-        except MutationError as err:
-            raise MutationError(f"padding {padding} on {site.name}: {err.reason}") from None
+        return _set_geometry(ctx, mutation.layer, "padding", padding)
 
 
 @register("pool", "swap max and average pooling")

@@ -156,7 +156,7 @@ class LoopNodes:
         for cand in self._cycle(state):
             if cand.status != "checked":
                 continue
-            mh = novelty.minhash(cand.code or "", index.num_perm)
+            mh = novelty.from_bytes(archive.signature(cand.id), index.num_perm)  # from check
             if cand.id not in index.sigs:
                 same = archive.find_hash(cand.structural_hash or "", exclude=cand.id)
                 near = None if same is not None else index.nearest_duplicate(mh)

@@ -258,6 +258,13 @@ class Archive:
         ).fetchone()
         return int(row["id"]) if row else None
 
+    def signature(self, cid: int) -> bytes:
+        """The MinHash signature the check stored for a candidate (KeyError if none)."""
+        row = self.db.execute("SELECT minhash FROM candidates WHERE id = ?", (cid,)).fetchone()
+        if row is None or row["minhash"] is None:
+            raise KeyError(f"candidate {cid} has no signature (not checked)")
+        return bytes(row["minhash"])
+
     def signatures(self) -> Iterator[tuple[int, bytes]]:
         """MinHash signatures of every candidate that entered the novelty index."""
         for row in self.db.execute(

@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e '.[dev,llm,serve,ray]'
+	$(BIN)/pip install -e '.[dev,llm,serve,ray,finetune]'
 	touch $(STAMP)
 
 run: $(STAMP)

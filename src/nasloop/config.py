@@ -127,6 +127,11 @@ class AgentsConfig(_Section):
     request_timeout_s: float = Field(
         600.0, gt=0, description="openai:/langchain: models: seconds to wait for one answer."
     )
+    adapter: str = Field(
+        "",
+        description="hf: generator: a LoRA adapter folder (peft) loaded on the frozen base, "
+        "e.g. a fine-tuning cycle's runs/X/adapters/cycle-3 (empty: none).",
+    )
 
 
 class SandboxConfig(_Section):
@@ -165,6 +170,47 @@ class ExecutorConfig(_Section):
     )
 
 
+class FinetuneConfig(_Section):
+    enabled: bool = Field(
+        False, description="Fine-tuning cycles: every `every` candidates, LoRA-train the generator."
+    )
+    every: int = Field(20, ge=1, description="C: candidates generated per cycle (after the seeds).")
+    elite_fraction: float = Field(
+        0.2, gt=0, le=1, description="rho: share of a cycle's candidates kept as elites (top)."
+    )
+    min_elites: int = Field(
+        2, ge=0, description="Fewer novel elites than this: fill up with the archive's best."
+    )
+    threshold: float = Field(
+        0.5, description="Per-cycle report: share of candidates with a metric above this."
+    )
+    corpus: str = Field(
+        "", description="A `nasloop corpus` JSONL file trained on with the elites (empty: none)."
+    )
+    corpus_pairs: int = Field(
+        0, ge=0, description="Corpus pairs drawn per cycle (0: all of them)."
+    )
+    r: int = Field(16, ge=1, description="LoRA rank.")
+    alpha: int = Field(32, ge=1, description="LoRA alpha (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["all-linear"],
+        description='Modules given LoRA adapters: ["all-linear"] or names like "q_proj".',
+    )
+    learning_rate: float = Field(2e-4, gt=0, description="AdamW learning rate of the adapter.")
+    epochs: int = Field(2, ge=1, description="Passes over the cycle's pairs.")
+    batch_size: int = Field(4, ge=1, description="Pairs per optimizer step.")
+    max_length: int = Field(
+        4096, ge=64, description="Longest pair in tokens (prompt + answer); longer ones skipped."
+    )
+    reliability_candidates: int = Field(
+        3, ge=0, description="Proxy reliability: candidates re-evaluated per cycle (0: off)."
+    )
+    reliability_seeds: int = Field(
+        1, ge=1, description="Proxy reliability: extra training seeds per re-evaluated candidate."
+    )
+
+
 class SeedsConfig(_Section):
     files: list[str] = Field(
         default_factory=list, description="Extra seed architecture files (built-ins always used)."
@@ -182,6 +228,7 @@ class Config(_Section):
     agents: AgentsConfig = AgentsConfig()
     sandbox: SandboxConfig = SandboxConfig()
     executor: ExecutorConfig = ExecutorConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
     seeds: SeedsConfig = SeedsConfig()
 
 

@@ -47,7 +47,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _tiny_model_module().build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"))
 
 
-def _config(tmp_path: Path, model: str, **agents: Any) -> Any:
+def _config(tmp_path: Path, model: str, run: dict[str, Any] | None = None, **agents: Any) -> Any:
     seed = tmp_path / "lenet.py"
     seed.write_text(seed_source("lenet"))
     settings = {
@@ -61,7 +61,7 @@ def _config(tmp_path: Path, model: str, **agents: Any) -> Any:
     }
     return build_config(
         {"agents": settings, "seeds": {"builtin": False, "files": [str(seed)]}},
-        {"run.budget": 3},
+        {"run.budget": 3, **(run or {})},
     )
 
 
@@ -189,3 +189,86 @@ def test_prompt_that_cannot_fit_fails_at_start(tiny_model: Path, tmp_path: Path)
     assert "\n" not in msg and msg.startswith("cannot start: agents.improver")
     assert "context window 1200" in msg and "over by " in msg and "~" not in msg  # exact
     assert "largest part is the parent code (seed lenet)" in msg
+
+
+# --- several answers per generate call (run.batch) ---------------------------------------
+
+
+@pytest.fixture
+def generate_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(prompts in the batch, sequences per prompt) of every `generate` call made."""
+    from transformers.generation.utils import GenerationMixin
+
+    seen: list[tuple[int, int]] = []
+    real = GenerationMixin.generate
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        config = kwargs.get("generation_config")
+        n = kwargs.get("num_return_sequences") or getattr(config, "num_return_sequences", 1)
+        seen.append((int(ids.shape[0]), int(n or 1)))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(GenerationMixin, "generate", counting)
+    return seen
+
+
+def test_hf_batch_is_one_generate_call_and_retries_go_alone(
+    tiny_model: Path, tmp_path: Path, generate_calls: list[tuple[int, int]]
+) -> None:
+    from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction, TaskInfo
+    from nasloop.memory.archive import Candidate
+
+    cfg = _config(tmp_path, f"hf:{tiny_model}", temperature=0.7, retries=1)
+    improver, generator = build_agents(cfg)
+    task = TaskInfo(dataset="digits", in_shape=(32, 1, 32, 32), num_classes=10)
+    data: dict[str, Any] = dict.fromkeys(Candidate.model_fields)
+    data.update(id=1, step=0, origin="seed:lenet", status="ok", code=seed_source("lenet"))
+    data.update(val_accuracy=0.5, eval_attempts=1)
+    parent = Candidate.model_validate(data)
+    reqs = [
+        ImproveRequest(step=s, seed=0, task=task, triples=[], last=parent, parents=[parent])
+        for s in (1, 2, 3)
+    ]
+    results = improver.improve_many(reqs)  # type: ignore[attr-defined]
+    # one call, three samples; the nonsense answers are then re-asked one by one
+    assert generate_calls == [(1, 3), (1, 1), (1, 1), (1, 1)]
+    for r in results:
+        assert [c.ok for c in r.calls] == [False, False]
+        first = r.calls[0]
+        assert first.tokens_in and first.tokens_in > 100 and first.tokens_out is not None
+    generate_calls.clear()
+    instr = [Instruction(parent_id=1, problem="p", modification=m) for m in ("widen", "deepen")]
+    gens = generator.generate_many(  # type: ignore[attr-defined]
+        [
+            GenerateRequest(step=4 + i, seed=0, task=task, parent=parent, instruction=x, triples=[])
+            for i, x in enumerate(instr)
+        ]
+    )
+    # auto mode: both diff requests in one padded batch, then a full file for each alone
+    assert generate_calls[0] == (2, 1) and generate_calls[1:] == [(1, 1)] * 4
+    assert all(g.code is None and len(g.calls) == 3 for g in gens)
+    assert "widen" in gens[0].calls[0].prompt and "deepen" in gens[1].calls[0].prompt
+
+
+def test_hf_model_drives_a_batched_run(
+    tiny_model: Path, tmp_path: Path, generate_calls: list[tuple[int, int]]
+) -> None:
+    out = tmp_path / "run"
+    run = {"run.budget": 5, "run.batch": 2}
+    cfg = _config(tmp_path, f"hf:{tiny_model}", run=run, temperature=0.7)
+    new_run(cfg, out)
+    summary = drive(cfg, out)
+    assert summary["status"] == "finished" and summary["candidates_generated"] == 5
+    # per cycle of two steps: the improver once (two samples); the generator's two diff
+    # requests in one call (the improver's nonsense gives both steps the same fallback
+    # instruction, so one prompt: two samples), then a full file for each alone: 4, not 6
+    assert generate_calls == [(1, 2), (1, 2), (1, 1), (1, 1)] * 2
+    calls = _calls(out)
+    for step in (1, 2, 3, 4):
+        mine = [r for r in calls if r["step"] == step]
+        assert [r["role"] for r in mine].count("improver") == 1
+        assert [r["role"] for r in mine].count("generator") == 2
+        assert all(r["tokens_in"] and r["latency_s"] > 0 for r in mine)
+    improver = [r for r in calls if r["role"] == "improver"]
+    assert improver[0]["prompt"] == improver[1]["prompt"]  # one prompt, two samples

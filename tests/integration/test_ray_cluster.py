@@ -3,7 +3,11 @@
 The head is `ray start --head --block`. The second node cannot be a `ray start --address`:
 with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (what keeps Ray on 127.0.0.1 here) that command
 refuses to join, and with =1 it rewrites 127.0.0.1 to the host's routable address and binds
-every interface. So it is started the way Ray's own `ray.cluster_utils.Cluster.add_node` does
+every interface. (Re-checked with Ray 2.60: other spellings of the loopback that escape the
+rewrite, `--address=[::ffff:127.0.0.1]:PORT` with `--node-ip-address=127.0.0.2` or
+`::ffff:127.0.0.1`, do join, but the raylet and agent then listen on `*`: Ray binds the
+loopback only for a node IP of exactly 127.0.0.1.)
+So it is started the way Ray's own `ray.cluster_utils.Cluster.add_node` does
 (a `ray._private.node.Node(head=False)`), in a process of its own that can be killed whole.
 Every process started is killed by pid (its tree, then anything left under the cluster's
 private temp dir) and checked gone afterwards; `ray stop --force` is not used because it

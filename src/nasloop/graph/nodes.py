@@ -7,10 +7,9 @@ first cycles, then each step's candidate realises one instruction of the improve
 
 from __future__ import annotations
 
-import time
-
 from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction
 from nasloop.agents.delta import make_diff
+from nasloop.graph.batch import atomic, generate_all, improve_all
 from nasloop.graph.evaluate import evaluate_cycle
 from nasloop.graph.resources import Resources
 from nasloop.graph.state import SearchState
@@ -25,7 +24,7 @@ TOP_PARENTS = 20  # the improver picks among these (the heuristic one keeps its 
 
 
 class LoopNodes:
-    """plan -> generate -> check -> novelty -> evaluate -> record -> improve -> plan."""
+    """plan -> generate -> check -> novelty -> evaluate -> record -> finetune -> improve."""
 
     def __init__(self, res: Resources) -> None:
         self.res = res
@@ -34,6 +33,8 @@ class LoopNodes:
         """Steps in the cycle starting at `step`: seeds and mutants never share a cycle."""
         n_seeds, cfg = len(self.res.seeds), self.res.config.run
         end = n_seeds if step < n_seeds else cfg.budget
+        if self.res.cycles is not None and step >= n_seeds:  # a batch never spans two cycles
+            end = min(end, self.res.cycles.boundary_after(step))
         return max(0, min(cfg.batch, end - step, cfg.budget - step))
 
     def _cycle(self, state: SearchState) -> list[Candidate]:
@@ -71,60 +72,71 @@ class LoopNodes:
 
     # --- generate ------------------------------------------------------------
     def generate(self, state: SearchState) -> SearchState:
-        """One candidate per step of the cycle: a seed, or the generator's answer."""
-        step0 = state["step"]
-        instructions = state.get("instructions") or []
-        ids = []
-        for i in range(state["size"]):
-            instruction = instructions[i] if i < len(instructions) else None
-            ids.append(self._generate_one(step0 + i, instruction))
-        return {"candidates": ids}
+        """One candidate per step of the cycle: a seed, or the generator's answer.
 
-    def _generate_one(self, step: int, raw: dict | None) -> int:
-        archive = self.res.archive
-        found = archive.candidate_at(step)
-        if found is not None:  # an earlier attempt at this step got this far
-            return found
-        t0 = time.perf_counter()
-        if step < len(self.res.seeds):
-            name, code = self.res.seeds[step]
-            return archive.add_candidate(
-                step,
-                parent_id=None,
-                origin=f"seed:{name}",
-                modification=f"seed:{name}",
-                code=code,
-                diff=None,
-                gen_s=time.perf_counter() - t0,
-            )
-        instruction = Instruction.model_validate(raw)
-        parent = archive.get(instruction.parent_id)
-        archive.forget_agent_calls(step, "generator")
-        gen = self.res.generator.generate(
-            GenerateRequest(
-                step=step,
-                seed=self.res.config.run.seed,
-                task=self.res.task,
-                parent=parent,
-                instruction=instruction,
-                triples=self._window(),
-            )
-        )
-        for call in gen.calls:
-            archive.add_agent_call(step, **call.model_dump())
-        diff = make_diff(parent.code or "", gen.code) if gen.code is not None else None
-        cid = archive.add_candidate(
+        Steps an earlier attempt already recorded are skipped; the generator gets the rest
+        as one batch (see `graph.batch`).
+        """
+        step0, archive = state["step"], self.res.archive
+        instructions = state.get("instructions") or []
+        steps = range(step0, step0 + state["size"])
+        todo = [s for s in steps if archive.candidate_at(s) is None]
+        for step in todo:
+            if step < len(self.res.seeds):
+                self._add_seed(step)
+        mutants = [s for s in todo if s >= len(self.res.seeds)]
+        if mutants:
+            self._generate_batch(mutants, [instructions[s - step0] for s in mutants])
+        return {"candidates": [archive.candidate_at(s) for s in steps]}
+
+    def _add_seed(self, step: int) -> int:
+        name, code = self.res.seeds[step]
+        return self.res.archive.add_candidate(
             step,
-            parent_id=parent.id,
-            origin=self.res.generator.name,
-            modification=instruction.modification,
-            code=gen.code,
-            diff=diff,
-            gen_s=time.perf_counter() - t0,
+            parent_id=None,
+            origin=f"seed:{name}",
+            modification=f"seed:{name}",
+            code=code,
+            diff=None,
+            gen_s=0.0,
         )
-        if gen.code is None:
-            archive.set_failed(cid, FailureClass.GENERATION.value, gen.error or "no code")
-        return cid
+
+    def _generate_batch(self, steps: list[int], raws: list[dict]) -> None:
+        """The generator's answers for `steps`, recorded together (all or none)."""
+        archive = self.res.archive
+        requests = []
+        for step, raw in zip(steps, raws, strict=True):
+            instruction = Instruction.model_validate(raw)
+            archive.forget_agent_calls(step, "generator")
+            requests.append(
+                GenerateRequest(
+                    step=step,
+                    seed=self.res.config.run.seed,
+                    task=self.res.task,
+                    parent=archive.get(instruction.parent_id),
+                    instruction=instruction,
+                    triples=self._window(),
+                )
+            )
+        made = generate_all(self.res.generator, requests)
+        with atomic(archive):
+            for req, (gen, gen_s) in zip(requests, made, strict=True):
+                for call in gen.calls:
+                    archive.add_agent_call(req.step, **call.model_dump())
+                parent, instruction = req.parent, req.instruction
+                diff = make_diff(parent.code or "", gen.code) if gen.code is not None else None
+                cid = archive.add_candidate(
+                    req.step,
+                    parent_id=parent.id,
+                    origin=self.res.generator.name,
+                    modification=instruction.modification,
+                    code=gen.code,
+                    diff=diff,
+                    gen_s=gen_s,
+                    instruction=instruction.model_dump_json(),
+                )
+                if gen.code is None:
+                    archive.set_failed(cid, FailureClass.GENERATION.value, gen.error or "no code")
 
     # --- check ---------------------------------------------------------------
     def check(self, state: SearchState) -> SearchState:
@@ -227,30 +239,43 @@ class LoopNodes:
             failure_class=failure,
         )
 
+    # --- finetune ------------------------------------------------------------
+    def finetune(self, state: SearchState) -> SearchState:
+        """Close a fine-tuning cycle when its last step is recorded (no-op when off)."""
+        if self.res.cycles is not None:
+            self.res.cycles.after_record(state["step"])
+        return {}
+
     # --- improve -------------------------------------------------------------
     def improve(self, state: SearchState) -> SearchState:
-        """The improver reads the last K triples and writes one instruction per next step."""
+        """The improver reads the last K triples and writes one instruction per next step.
+
+        The next cycle's steps go to the improver as one batch (see `graph.batch`).
+        """
         step, archive = state["step"], self.res.archive
         if step < len(self.res.seeds):
             return {"instructions": []}
         cycle = self._cycle(state)
         last = cycle[-1] if cycle else None
-        instructions = []
-        for i in range(self.cycle_size(step)):
-            parents = archive.top(TOP_PARENTS)
-            archive.forget_agent_calls(step + i, "improver")
-            result = self.res.improver.improve(
-                ImproveRequest(
-                    step=step + i,
-                    seed=self.res.config.run.seed,
-                    task=self.res.task,
-                    triples=self._window(),
-                    last=last,
-                    parents=parents,
-                )
+        parents = archive.top(TOP_PARENTS)
+        window = self._window()
+        requests = [
+            ImproveRequest(
+                step=step + i,
+                seed=self.res.config.run.seed,
+                task=self.res.task,
+                triples=window,
+                last=last,
+                parents=parents,
             )
+            for i in range(self.cycle_size(step))
+        ]
+        for req in requests:
+            archive.forget_agent_calls(req.step, "improver")
+        instructions = []
+        for req, result in zip(requests, improve_all(self.res.improver, requests), strict=True):
             for call in result.calls:
-                archive.add_agent_call(step + i, **call.model_dump())
+                archive.add_agent_call(req.step, **call.model_dump())
             instruction = result.instruction or self._fallback(result.error, parents, last)
             instructions.append(instruction.model_dump())
         return {"instructions": instructions}

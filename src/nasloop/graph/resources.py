@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nasloop.agents.base import CodeGenerator, PromptImprover, TaskInfo
 from nasloop.config import Config
@@ -26,6 +27,7 @@ class Resources:
     seeds: list[tuple[str, str]]  # (name, code), evaluated first, in this order
     task: TaskInfo
     on_candidate: Callable[[Candidate, int], None] = lambda cand, step: None
+    cycles: Any = None  # FinetuneCycles when [finetune] is on (holds the generator's model)
     wall_before_s: float = 0.0  # wall time of earlier sessions of this run
     started: float = field(default_factory=time.monotonic)
 

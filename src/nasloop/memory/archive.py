@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS candidates (
   log_tail TEXT,
   gen_s REAL, eval_wall_s REAL, train_s REAL,
   eval_attempts INTEGER NOT NULL DEFAULT 0,  -- sandbox submissions (a crash mid-training: 2)
+  instruction TEXT,                -- JSON of the improver's Instruction it realises
   created_at REAL NOT NULL,
   finished_at REAL
 );
@@ -113,6 +114,9 @@ class Archive:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        cols = {r["name"] for r in self.db.execute("PRAGMA table_info(candidates)")}
+        if "instruction" not in cols:  # archives written before the column existed
+            self.db.execute("ALTER TABLE candidates ADD COLUMN instruction TEXT")
 
     def close(self) -> None:
         self.db.close()
@@ -141,6 +145,7 @@ class Archive:
         diff: str | None,
         gen_s: float,
         status: str = "pending",
+        instruction: str | None = None,
     ) -> int:
         """Insert the candidate of `step`, or return the one a previous attempt inserted."""
         found = self.candidate_at(step)
@@ -148,8 +153,19 @@ class Archive:
             return found
         cur = self.db.execute(
             "INSERT INTO candidates(step, parent_id, origin, modification, code, diff, status,"
-            " gen_s, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (step, parent_id, origin, modification, code, diff, status, gen_s, time.time()),
+            " gen_s, created_at, instruction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                step,
+                parent_id,
+                origin,
+                modification,
+                code,
+                diff,
+                status,
+                gen_s,
+                time.time(),
+                instruction,
+            ),
         )
         return int(cur.lastrowid)  # type: ignore[arg-type]
 
@@ -157,6 +173,13 @@ class Archive:
         """Id of the candidate of `step`, if one was inserted."""
         row = self.db.execute("SELECT id FROM candidates WHERE step = ?", (step,)).fetchone()
         return int(row["id"]) if row else None
+
+    def instruction(self, cid: int) -> dict[str, Any] | None:
+        """The instruction a candidate realises (None for seeds and older archives)."""
+        row = self.db.execute(
+            "SELECT instruction FROM candidates WHERE id = ?", (cid,)
+        ).fetchone()
+        return json.loads(row["instruction"]) if row and row["instruction"] else None
 
     def get(self, cid: int) -> Candidate:
         row = self.db.execute(
@@ -352,8 +375,12 @@ class Archive:
             ),
         )
 
-    def triples(self, last: int | None = None) -> list[Triple]:
-        rows = list(self.db.execute("SELECT * FROM triples ORDER BY step"))
+    def triples(self, last: int | None = None, before: int | None = None) -> list[Triple]:
+        """Triples oldest first: the `last` ones, of steps before `before` when given."""
+        sql, args = "SELECT * FROM triples", ()
+        if before is not None:
+            sql, args = sql + " WHERE step < ?", (before,)
+        rows = list(self.db.execute(sql + " ORDER BY step", args))
         if last is not None:
             rows = rows[-last:] if last > 0 else []
         return [

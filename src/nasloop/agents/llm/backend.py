@@ -4,6 +4,7 @@ Every backend kind (hf, openai, langchain) yields a `ChatBackend`: a LangChain
 `BaseChatModel` plus what the agents need around it (context window, token counting,
 seeding). `ask` makes one call and turns it into an `AgentCall`; a model that raises
 (server gone, out of memory) gives a failed call, never an exception.
+`many.ask_many` gets several answers from one call where the backend can.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class ChatBackend:
     tokenizer: Any = None  # a transformers tokenizer: exact token counts
     send_seed: bool = False  # pass seed= with each request (OpenAI-compatible servers)
     reseed: Callable[[int], None] | None = None  # seed in-process generation before a call
+    model: Any = None  # hf: the transformers model it generates with (a PeftModel with an adapter)
+    adapter: str | None = None  # hf: the LoRA adapter folder in use (None: the bare base)
+    many: Any = None  # several answers in one call (a `many.Many`); None: one call each
 
     @property
     def exact_tokens(self) -> bool:
@@ -109,23 +113,44 @@ def ask(backend: ChatBackend, role: str, messages: Sequence[BaseMessage], seed: 
         )
         return Reply("", call, cut_off=False)
     latency = time.perf_counter() - t0
-    text = _text(msg.content)
     usage = getattr(msg, "usage_metadata", None) or {}
-    tokens_in = usage.get("input_tokens")
-    tokens_out = usage.get("output_tokens")
+    meta = getattr(msg, "response_metadata", None) or {}
+    return make_reply(
+        backend,
+        role,
+        messages,
+        _text(msg.content),
+        latency,
+        tokens_in=usage.get("input_tokens"),
+        tokens_out=usage.get("output_tokens"),
+        finish=meta.get("finish_reason") or meta.get("stop_reason"),
+    )
+
+
+def make_reply(
+    backend: ChatBackend,
+    role: str,
+    messages: Sequence[BaseMessage],
+    text: str,
+    latency: float,
+    *,
+    tokens_in: int | None = None,
+    tokens_out: int | None = None,
+    finish: str | None = None,
+) -> Reply:
+    """An answer as a recorded call; token counts the model did not report are counted here
+    when the backend has a tokenizer, and a missing finish reason is read off the count."""
     if tokens_in is None and backend.exact_tokens:
         tokens_in = backend.count_messages(messages)
     if tokens_out is None and backend.exact_tokens:
         tokens_out = backend.count_text(text)
-    meta = getattr(msg, "response_metadata", None) or {}
-    finish = meta.get("finish_reason") or meta.get("stop_reason")
     cut_off = finish == "length" or (
         finish is None and tokens_out is not None and tokens_out >= backend.max_new_tokens
     )
     call = AgentCall(
         role=role,
         model=backend.name,
-        prompt=prompt,
+        prompt=render_messages(messages),
         response=text,
         latency_s=latency,
         tokens_in=tokens_in,

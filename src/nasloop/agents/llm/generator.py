@@ -5,10 +5,15 @@ Each format gets `1 + retries` attempts: `full` and `delta` re-ask in their own 
 cannot be applied, for the whole file. A diff answer that holds a whole file
 instead is taken as one. No usable code gives `Generation(code=None, error=...)` with
 every attempt recorded; the generator never raises.
+
+`generate_many` serves a batch of steps: their first attempts (one prompt per instruction)
+go to the model together where the backend can batch them (`many.ask_many`); retries and
+fallbacks to full files are asked one by one, as in `generate`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from langchain_core.messages import BaseMessage
@@ -17,8 +22,9 @@ from nasloop.agents.base import AgentCall, GenerateRequest, Generation
 from nasloop.agents.delta import apply_diff, extract_diff
 from nasloop.agents.llm.answers import extract_code
 from nasloop.agents.llm.backend import ChatBackend, Reply, ask
-from nasloop.agents.llm.context import PromptTooLarge, fit, then
+from nasloop.agents.llm.context import Build, PromptTooLarge, fit, then
 from nasloop.agents.llm.improver import call_seed
+from nasloop.agents.llm.many import ask_many
 from nasloop.agents.llm.render import DELTA_FORMAT, FULL_FORMAT, PromptBuilder
 
 DIFF_PATH = "model.py"
@@ -80,6 +86,34 @@ class LLMGenerator:
         return [self.mode] * n
 
     def generate(self, request: GenerateRequest) -> Generation:
+        return self.generate_many([request])[0]
+
+    def generate_many(self, requests: Sequence[GenerateRequest]) -> list[Generation]:
+        """One generation per request; first attempts asked together, retries one by one."""
+        fmt = self.plan()[0]
+        results: list[Generation | None] = [None] * len(requests)
+        asked: list[tuple[int, list[BaseMessage]]] = []
+        for i, request in enumerate(requests):
+            base = self._base(request, fmt)
+            try:
+                messages, _ = fit(self.backend, base, self.builder.history(request.triples))
+            except PromptTooLarge as err:
+                results[i] = Generation(code=None, error=f"{fmt}: {err}")
+                continue
+            asked.append((i, messages))
+        seeds = [call_seed(requests[i].seed, requests[i].step, "generator", 0) for i, _ in asked]
+        replies = ask_many(self.backend, "generator", [m for _, m in asked], seeds)
+        for (i, _), reply in zip(asked, replies, strict=True):
+            results[i] = self._settle(requests[i], reply)
+        return [r for r in results if r is not None]
+
+    def _base(self, request: GenerateRequest, fmt: str) -> Build:
+        template = "generator_delta" if fmt == "delta" else "generator_full"
+        parent = request.parent.code or ""
+        return self.builder.generator(template, request.task, parent, request.instruction)
+
+    def _settle(self, request: GenerateRequest, first: Reply) -> Generation:
+        """Read the first answer; re-ask alone, following the plan, while it is unusable."""
         parent = request.parent.code or ""
         history = self.builder.history(request.triples)
         calls: list[AgentCall] = []
@@ -90,15 +124,16 @@ class LLMGenerator:
             if fmt != previous:
                 extra = []  # a new format starts a fresh conversation
             previous = fmt
-            template = "generator_delta" if fmt == "delta" else "generator_full"
-            base = self.builder.generator(template, request.task, parent, request.instruction)
-            try:
-                messages, _ = fit(self.backend, then(base, extra), history)
-            except PromptTooLarge as err:
-                errors.append(f"{fmt}: {err}")
-                break
-            seed = call_seed(request.seed, request.step, "generator", attempt)
-            reply = ask(self.backend, "generator", messages, seed)
+            if attempt == 0:
+                reply = first
+            else:
+                try:
+                    messages, _ = fit(self.backend, then(self._base(request, fmt), extra), history)
+                except PromptTooLarge as err:
+                    errors.append(f"{fmt}: {err}")
+                    break
+                seed = call_seed(request.seed, request.step, "generator", attempt)
+                reply = ask(self.backend, "generator", messages, seed)
             if not reply.call.ok:
                 calls.append(reply.call)
                 errors.append(f"{fmt}: {reply.call.error}")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nasloop.agents.llm.backend import ChatBackend, LoadError
+from nasloop.agents.llm.hf_many import PipelineMany
 from nasloop.config import AgentsConfig
 
 
@@ -101,14 +102,21 @@ def load_hf(target: str, a: AgentsConfig, field: str) -> ChatBackend:
     )
     llm = HuggingFacePipeline(pipeline=pipe, model_id=target)
     chat = ChatHuggingFace(llm=llm, tokenizer=tokenizer, model_id=target)
-    return ChatBackend(
+    backend = ChatBackend(
         name=f"hf:{target}",
         chat=chat,
         max_new_tokens=a.max_new_tokens,
         context_window=a.context_window or _context_window(model, tokenizer),
         tokenizer=tokenizer,
         reseed=set_seed,
+        model=model,
+        many=PipelineMany(sampling=sample),  # several answers per generate call
     )
+    if a.adapter and field == "agents.generator":
+        from nasloop.finetune.lora import use_adapter  # needs peft: only with an adapter
+
+        use_adapter(backend, Path(a.adapter).expanduser(), field="agents.adapter")
+    return backend
 
 
 def _first(err: BaseException) -> str:

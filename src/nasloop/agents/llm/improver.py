@@ -3,18 +3,24 @@
 It answers with a JSON object (problem, suggestion, expected effect) validated by pydantic;
 an unusable answer is re-asked up to `retries` times (the bad answer and the reason shown
 back), then reported as an error with every attempt recorded. It never raises.
+
+`improve_many` serves a batch of steps: their first attempts come from one call where the
+backend gives several answers per call (`many.ask_many`; the steps of one cycle share one
+prompt, so one call with n samples); an unusable answer is re-asked alone, as in `improve`.
 """
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 
 from langchain_core.messages import BaseMessage
 
 from nasloop.agents.base import ImproveRequest, ImproveResult, Instruction
 from nasloop.agents.llm.answers import parse_improver
-from nasloop.agents.llm.backend import ChatBackend, ask
-from nasloop.agents.llm.context import PromptTooLarge, fit, then
+from nasloop.agents.llm.backend import ChatBackend, Reply, ask
+from nasloop.agents.llm.context import Build, PromptTooLarge, fit, then
+from nasloop.agents.llm.many import ask_many
 from nasloop.agents.llm.render import PromptBuilder
 
 
@@ -33,21 +39,40 @@ class LLMImprover:
         self.name = backend.name
 
     def improve(self, request: ImproveRequest) -> ImproveResult:
-        if not request.parents:
-            return ImproveResult(instruction=None, error="no trained candidate to improve yet")
-        parent = request.parents[0]
-        base = self.builder.improver(request.task, parent, request.last)
-        history = self.builder.history(request.triples)
-        calls = []
-        extra: list[BaseMessage] = []
-        error = "no attempt made"
-        for attempt in range(1 + self.retries):
+        return self.improve_many([request])[0]
+
+    def improve_many(self, requests: Sequence[ImproveRequest]) -> list[ImproveResult]:
+        """One result per request; first attempts asked together, retries one by one."""
+        results: list[ImproveResult | None] = [None] * len(requests)
+        asked: list[tuple[int, Build, list[str], list[BaseMessage]]] = []
+        for i, request in enumerate(requests):
+            if not request.parents:
+                results[i] = ImproveResult(
+                    instruction=None, error="no trained candidate to improve yet"
+                )
+                continue
+            base = self.builder.improver(request.task, request.parents[0], request.last)
+            history = self.builder.history(request.triples)
             try:
-                messages, _ = fit(self.backend, then(base, extra), history)
+                messages, _ = fit(self.backend, base, history)
             except PromptTooLarge as err:
-                return ImproveResult(instruction=None, calls=calls, error=str(err))
-            seed = call_seed(request.seed, request.step, "improver", attempt)
-            reply = ask(self.backend, "improver", messages, seed)
+                results[i] = ImproveResult(instruction=None, error=str(err))
+                continue
+            asked.append((i, base, history, messages))
+        seeds = [call_seed(requests[i].seed, requests[i].step, "improver", 0) for i, *_ in asked]
+        replies = ask_many(self.backend, "improver", [m for *_, m in asked], seeds)
+        for (i, base, history, _), reply in zip(asked, replies, strict=True):
+            results[i] = self._settle(requests[i], base, history, reply)
+        return [r for r in results if r is not None]
+
+    def _settle(
+        self, request: ImproveRequest, base: Build, history: list[str], reply: Reply
+    ) -> ImproveResult:
+        """Read the first answer; re-ask alone while it is unusable and retries remain."""
+        parent = request.parents[0]
+        calls = []
+        attempt = 0
+        while True:
             if not reply.call.ok:  # the model itself failed: no point asking again now
                 calls.append(reply.call)
                 return ImproveResult(instruction=None, calls=calls, error=reply.call.error)
@@ -56,18 +81,26 @@ class LLMImprover:
             except ValueError as err:
                 error = str(err)
                 calls.append(reply.call.model_copy(update={"ok": False, "error": error}))
-                extra = self.builder.retry_turn("improver_retry", reply.text, error=error)
-                continue
-            calls.append(reply.call)
-            instruction = Instruction(
-                parent_id=parent.id,
-                problem=answer.problem,
-                modification=answer.suggestion,
-                expected_effect=answer.expected_effect,
-            )
-            return ImproveResult(instruction=instruction, calls=calls)
-        return ImproveResult(
-            instruction=None,
-            calls=calls,
-            error=f"no usable answer in {len(calls)} attempt(s): {error}",
-        )
+            else:
+                calls.append(reply.call)
+                instruction = Instruction(
+                    parent_id=parent.id,
+                    problem=answer.problem,
+                    modification=answer.suggestion,
+                    expected_effect=answer.expected_effect,
+                )
+                return ImproveResult(instruction=instruction, calls=calls)
+            attempt += 1
+            if attempt > self.retries:
+                return ImproveResult(
+                    instruction=None,
+                    calls=calls,
+                    error=f"no usable answer in {len(calls)} attempt(s): {error}",
+                )
+            extra = self.builder.retry_turn("improver_retry", reply.text, error=error)
+            try:
+                messages, _ = fit(self.backend, then(base, extra), history)
+            except PromptTooLarge as err:
+                return ImproveResult(instruction=None, calls=calls, error=str(err))
+            seed = call_seed(request.seed, request.step, "improver", attempt)
+            reply = ask(self.backend, "improver", messages, seed)

@@ -3,6 +3,11 @@
 Uses langchain-openai's `ChatOpenAI`. Before the run the server is asked for its models
 (`GET <base-url>/models`): no answer is a start-up error, and the model name and (vLLM's
 `max_model_len`) context window come from there when config does not give them.
+
+Several answers to one prompt come from one request with `n` (`OpenAIMany`); a server that
+rejects `n` (HTTP 400/422) or ignores it (fewer choices back, e.g. `transformers serve`)
+gets the missing answers asked one by one. Different prompts go as concurrent requests,
+which vLLM batches on its side: the chat API has no call for several prompts.
 """
 
 from __future__ import annotations
@@ -11,9 +16,14 @@ import json
 import os
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.messages import BaseMessage
+
 from nasloop.agents.llm.backend import ChatBackend, LoadError
+from nasloop.agents.llm.many import Sample
 from nasloop.config import AgentsConfig
 
 PROBE_TIMEOUT_S = 10.0
@@ -77,4 +87,53 @@ def load_openai(base_url: str, a: AgentsConfig, field: str) -> ChatBackend:
         max_new_tokens=a.max_new_tokens,
         context_window=a.context_window or (served_len if isinstance(served_len, int) else None),
         send_seed=True,
+        many=OpenAIMany(name, a),
     )
+
+
+@dataclass
+class OpenAIMany:
+    """`Many` for an OpenAI-compatible server: `n` samples per request, concurrent requests."""
+
+    model: str
+    agents: AgentsConfig
+    concurrent: bool = True  # the client is thread-safe; the server batches what overlaps
+
+    def samples(
+        self, backend: ChatBackend, messages: Sequence[BaseMessage], n: int, seed: int
+    ) -> list[Sample]:
+        import openai
+        from langchain_core.messages import convert_to_openai_messages
+
+        a = self.agents
+        client = backend.chat.root_client  # type: ignore[attr-defined]
+        try:
+            resp = client.chat.completions.create(
+                model=self.model,
+                messages=convert_to_openai_messages(list(messages)),
+                n=n,
+                seed=seed,
+                temperature=a.temperature,
+                top_p=a.top_p,
+                max_tokens=a.max_new_tokens,
+                timeout=a.request_timeout_s,
+            )
+        except (openai.BadRequestError, openai.UnprocessableEntityError):
+            return []  # the server takes no `n`: the answers are asked one by one
+        usage = resp.usage
+        choices = sorted(resp.choices or [], key=lambda c: c.index)
+        return [
+            Sample(
+                text=c.message.content or "",
+                tokens_in=usage.prompt_tokens if usage else None,
+                # the server counts the output of all choices together
+                tokens_out=usage.completion_tokens if usage and len(choices) == 1 else None,
+                finish=c.finish_reason,
+            )
+            for c in choices
+        ]
+
+    def batch(
+        self, backend: ChatBackend, prompts: Sequence[Sequence[BaseMessage]], seed: int
+    ) -> list[Sample] | None:
+        return None  # no multi-prompt chat call: concurrent requests instead

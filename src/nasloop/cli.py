@@ -79,7 +79,6 @@ def run(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
 ) -> None:
     """Run a search and write archive, checkpoints, best.py and summary.json into --out."""
-    from nasloop.agents.factory import build_agents
     from nasloop.config import ConfigError, load_config
     from nasloop.runner import RunError, new_run, refuse_existing
     from nasloop.task import task_info
@@ -102,7 +101,62 @@ def run(
         cfg = load_config(config, overrides)
         task_info(cfg)  # an unknown dataset is a config error, caught before the run exists
         refuse_existing(out)  # before any model is loaded
-        agents = build_agents(cfg)  # a model that cannot serve the run fails here, not mid-run
+        agents = _agents(cfg)  # a model that cannot serve the run fails here, not mid-run
+        new_run(cfg, out)
+    except (ConfigError, RunError) as err:
+        _fail(str(err))
+    _search(cfg, out, agents)
+
+
+def _agents(config: Any) -> Any:
+    """The run's (improver, generator), checked to serve fine-tuning when it is on."""
+    from nasloop.agents.factory import build_agents
+    from nasloop.finetune.cycle import check_finetune
+
+    agents = build_agents(config)
+    check_finetune(config, agents)
+    return agents
+
+
+@app.command()
+def finetune(
+    config: Annotated[Path | None, typer.Option(help="Search config (TOML).")] = None,
+    out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/finetune"),
+    generator: Annotated[
+        str | None, typer.Option(help="The model to fine-tune: hf:<hub-id-or-dir>.")
+    ] = None,
+    corpus: Annotated[
+        Path | None, typer.Option(help="A `nasloop corpus` JSONL to train on with the elites.")
+    ] = None,
+    every: Annotated[int | None, typer.Option(help="C: candidates per cycle.")] = None,
+    cycles: Annotated[
+        int | None, typer.Option(help="Cycles to run (sets the budget: seeds + cycles x C).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for agents, data and training.")] = None,
+) -> None:
+    """A search in fine-tuning cycles: every C candidates, LoRA-train the generator on its
+    elites (and a corpus) and generate the next cycle with the new adapter."""
+    from nasloop.config import ConfigError, load_config
+    from nasloop.runner import RunError, load_seeds, new_run, refuse_existing
+    from nasloop.task import task_info
+
+    overrides: dict[str, Any] = {
+        "finetune.enabled": True,
+        "finetune.corpus": str(corpus) if corpus else None,
+        "finetune.every": every,
+        "agents.generator": generator,
+        "run.seed": seed,
+    }
+    try:
+        cfg = load_config(config, overrides)
+        if cycles is not None:
+            if cycles < 1:
+                raise ConfigError("bad config: --cycles must be at least 1")
+            budget = len(load_seeds(cfg)) + cycles * cfg.finetune.every
+            cfg = load_config(config, {**overrides, "run.budget": budget})
+        task_info(cfg)
+        refuse_existing(out)
+        agents = _agents(cfg)
         new_run(cfg, out)
     except (ConfigError, RunError) as err:
         _fail(str(err))
@@ -110,7 +164,6 @@ def run(
 
 
 def _resume(out: Path, budget: int | None, max_wall_s: float | None, patience: int | None) -> None:
-    from nasloop.agents.factory import build_agents
     from nasloop.config import ConfigError
     from nasloop.runner import RunError, resume_config
 
@@ -118,7 +171,7 @@ def _resume(out: Path, budget: int | None, max_wall_s: float | None, patience: i
         cfg = resume_config(
             out, {"run.budget": budget, "run.max_wall_s": max_wall_s, "run.patience": patience}
         )
-        agents = build_agents(cfg)
+        agents = _agents(cfg)
     except (ConfigError, RunError) as err:
         _fail(str(err))
     _search(cfg, out, agents)

@@ -134,6 +134,12 @@ def drive(
     )
     status, stop_reason = "interrupted", None
     try:
+        if config.finetune.enabled:
+            from nasloop.finetune.cycle import FinetuneCycles, check_finetune
+
+            check_finetune(config, (improver, generator))
+            res.cycles = FinetuneCycles(res)
+            res.cycles.restore()
         with _sigterm_as_interrupt():
             graph = compile_loop(res, checkpointer)
             cfg = {

@@ -79,8 +79,12 @@ def trace_command(
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between polls.")] = 1.0,
     as_json: Annotated[bool, typer.Option(
         "--json", help="JSON: a list, or with --follow one object per line.")] = False,
+    cycles: Annotated[bool, typer.Option(
+        "--cycles", help="Only the fine-tuning cycles: valid rate, metric, elites, reliability.")
+    ] = False,
 ) -> None:
-    """The timeline: per step the instruction, the triple, the candidate and its outcome."""
+    """The timeline: per step the instruction, the triple, the candidate and its outcome
+    (and, for a run with fine-tuning cycles, a table of the cycles after it)."""
     from nasloop.inspect.queries import select, timeline
     from nasloop.inspect.rundir import RunView
     from nasloop.inspect.text import trace_entry
@@ -96,6 +100,18 @@ def trace_command(
 
     def run() -> None:
         select([], role=role)  # a bad --role fails before anything is read
+        if cycles:
+            from nasloop.inspect.text import cycles_table
+
+            with RunView(run_dir) as view:
+                found = view.cycles()
+            if as_json:
+                _echo_json(found)
+            elif found:
+                console.print(cycles_table(found))
+            else:
+                typer.echo(f"{run_dir} has no fine-tuning cycles")
+            return
         if follow:
             from nasloop.inspect.follow import follow as follow_rows
 
@@ -106,10 +122,15 @@ def trace_command(
             return
         with RunView(run_dir) as view:
             rows = select(timeline(view), failure=failure, role=role)
+            found = view.cycles()
         if as_json:
             _echo_json(rows)
         for row in rows:
             emit(row)
+        if found and not as_json:
+            from nasloop.inspect.text import cycles_table
+
+            console.print(cycles_table(found))
 
     try:
         _guard(run)

@@ -21,7 +21,16 @@ def build_graph(nodes: LoopNodes | None = None) -> StateGraph:
     tools that only draw the graph (langgraph.json)."""
     n = nodes
     g = StateGraph(SearchState)
-    for name in ("plan", "generate", "check", "novelty", "evaluate", "record", "improve"):
+    for name in (
+        "plan",
+        "generate",
+        "check",
+        "novelty",
+        "evaluate",
+        "record",
+        "finetune",
+        "improve",
+    ):
         g.add_node(name, getattr(n, name) if n else _unbound(name))
     g.add_edge(START, "plan")
     g.add_conditional_edges("plan", after_plan, {"generate": "generate", "end": END})
@@ -29,7 +38,8 @@ def build_graph(nodes: LoopNodes | None = None) -> StateGraph:
     g.add_conditional_edges("check", after_check, {"novelty": "novelty", "record": "record"})
     g.add_conditional_edges("novelty", after_novelty, {"evaluate": "evaluate", "record": "record"})
     g.add_edge("evaluate", "record")
-    g.add_edge("record", "improve")
+    g.add_edge("record", "finetune")
+    g.add_edge("finetune", "improve")
     g.add_edge("improve", "plan")
     return g
 

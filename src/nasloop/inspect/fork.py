@@ -24,6 +24,7 @@ from nasloop.inspect.checkpoints import fork_point, read_history, sqlite_copy
 from nasloop.inspect.rundir import ARCHIVE, CHECKPOINTS, InspectError
 
 CONFIG = "config.json"
+ADAPTERS = "adapters"  # fine-tuning cycles' adapters (nasloop.finetune.cycle.ADAPTERS)
 
 
 def fork_run(src: Path, step: int, dst: Path) -> None:
@@ -75,6 +76,7 @@ def _cut_archive(
         db.execute("BEGIN")
         for table in ("candidates", "agent_calls", "triples"):
             db.execute(f"DELETE FROM {table} WHERE step >= ?", (step,))
+        _cut_cycles(db, step, src, out.parent)
         first, last = db.execute(
             "SELECT MIN(created_at), MAX(COALESCE(finished_at, created_at)) FROM candidates"
         ).fetchone()
@@ -100,6 +102,24 @@ def _cut_archive(
         fresh.execute("PRAGMA journal_mode=WAL")
     finally:
         fresh.close()
+
+
+def _cut_cycles(db: sqlite3.Connection, step: int, src: Path, dst: Path) -> None:
+    """Fine-tuning cycles: keep those that ended before `step`, with their adapters (named
+    relative to the run) copied into the fork; the cycle cut short is closed again later."""
+    if db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='finetune_cycles'"
+    ).fetchone() is None:
+        return
+    db.execute("DELETE FROM finetune_cycles WHERE end_step > ?", (step,))
+    db.execute("DELETE FROM reevals WHERE candidate_id NOT IN (SELECT id FROM candidates)")
+    rows = db.execute("SELECT next_adapter FROM finetune_cycles").fetchall()
+    for (name,) in rows:
+        if name and name.startswith(ADAPTERS + "/") and (src / name).is_dir():
+            shutil.copytree(src / name, dst / name)
+            keys = name + ".keys.json"
+            if (src / keys).is_file():
+                shutil.copyfile(src / keys, dst / keys)
 
 
 def _write_checkpoints(chain: list[CheckpointTuple], out: Path, thread_id: str) -> None:

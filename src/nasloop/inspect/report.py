@@ -92,6 +92,19 @@ def _trace_table(view: RunView) -> str:
     return f'<table id="trace">{head}{"".join(rows)}</table>'
 
 
+def _cycles_table(rows: list[dict[str, Any]]) -> str:
+    from nasloop.finetune.view import COLUMNS, cycle_cells
+
+    head = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in COLUMNS)
+    body = "".join(
+        '<tr class="cycle">'
+        + "".join(f"<td>{escape(cycle_cells(r)[c])}</td>" for c in COLUMNS)
+        + "</tr>"
+        for r in rows
+    )
+    return f'<table id="cycles"><tr>{head}</tr>{body}</table>'
+
+
 def page(title: str, body: str) -> str:
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f"<title>{escape(title)}</title><style>{CSS}</style></head>"
@@ -105,6 +118,7 @@ def build_report(run_dir: Path, *, top_k: int = 5, window: int = 5) -> str:
         cands = view.candidates()
         figs = charts(cands, ov["best_candidate"], window)
         trace = _trace_table(view)
+        cycles = view.cycles()
     figures = "".join(
         f'<figure id="fig-{n}">{svg}<figcaption>{escape(_caption(svg))}</figcaption></figure>'
         for n, svg in figs.items()
@@ -116,7 +130,8 @@ def build_report(run_dir: Path, *, top_k: int = 5, window: int = 5) -> str:
         f" &middot; outcomes: {escape(outcomes)}</p>{_overview(ov)}"
         f'<h2>Plots</h2><div id="plots">{figures}</div>'
         f"<h2>Top {top_k} candidates</h2>{_top_table(cands, top_k)}"
-        f"<h2>Trace</h2>{trace}"
+        + (f"<h2>Fine-tuning cycles</h2>{_cycles_table(cycles)}" if cycles else "")
+        + f"<h2>Trace</h2>{trace}"
     )
     return page(f"nasloop report {ov['run_id']}", body)
 

@@ -94,6 +94,12 @@ class RunView:
     def triples(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM triples ORDER BY step")]
 
+    def cycles(self) -> list[dict[str, Any]]:
+        """The fine-tuning cycles ([] for a run without them)."""
+        from nasloop.finetune.view import read_cycles
+
+        return read_cycles(self.db)
+
 
 def _candidate(row: sqlite3.Row) -> Candidate:
     data = dict(row)

@@ -130,3 +130,16 @@ def checkpoints_table(rows: list[dict[str, Any]]) -> Table:
             r["checkpoint_id"],
         )
     return table
+
+
+def cycles_table(rows: list[dict[str, Any]]) -> Table:
+    """The fine-tuning cycles: what each generated, its elites and the adapter after it."""
+    from nasloop.finetune.view import COLUMNS, cycle_cells
+
+    table = Table(title="fine-tuning cycles", title_justify="left")
+    for col in COLUMNS:
+        table.add_column(col.replace("_", " "))
+    for row in rows:
+        cells = cycle_cells(row)
+        table.add_row(*(escape(cells[c]) for c in COLUMNS))
+    return table

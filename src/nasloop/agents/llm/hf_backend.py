@@ -115,7 +115,9 @@ def load_hf(target: str, a: AgentsConfig, field: str) -> ChatBackend:
     if a.adapter and field == "agents.generator":
         from nasloop.finetune.lora import use_adapter  # needs peft: only with an adapter
 
-        use_adapter(backend, Path(a.adapter).expanduser(), field="agents.adapter")
+        adapter = Path(a.adapter).expanduser()
+        use_adapter(backend, adapter, field="agents.adapter")
+        backend.name = f"hf:{target}+{adapter.name}"  # calls and candidates name the adapter
     return backend
 
 

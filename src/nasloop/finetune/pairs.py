@@ -1,0 +1,107 @@
+"""Prompt -> answer pairs in exactly the format the LLM generator is prompted with.
+
+An elite's pair is rebuilt from the archive: its parent's code, the instruction it realised
+and the triples the generator saw at its step, rendered by the run's own `PromptBuilder`
+and fitted to the model's window as the generator fits them. A corpus record's pair asks
+for its channel change of its parent. The answer is the elite's whole file in a ```python
+block (full mode) or its diff against the parent in a ```diff block (delta and auto mode:
+auto asks for a diff first).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from langchain_core.messages import BaseMessage
+
+from nasloop.agents.base import Instruction, TaskInfo
+from nasloop.agents.delta import make_diff
+from nasloop.agents.llm.backend import ChatBackend, _role, _text
+from nasloop.agents.llm.context import PromptTooLarge, fit
+from nasloop.agents.llm.render import PromptBuilder
+from nasloop.corpus.records import CorpusRecord
+from nasloop.finetune.pair import Pair
+from nasloop.memory.archive import Archive, Candidate
+
+CORPUS_PROBLEM = "another channel configuration may fit the task better"
+
+
+def template_for(mode: str) -> str:
+    """The generator template whose format the pairs follow (auto asks for a diff first)."""
+    return "generator_full" if mode == "full" else "generator_delta"
+
+
+def answer_for(mode: str, parent: str, code: str) -> str:
+    """The answer the generator should have given: the file, or the diff to it."""
+    if mode == "full":
+        return f"```python\n{code.rstrip()}\n```"
+    return f"```diff\n{make_diff(parent, code).rstrip()}\n```"
+
+
+def as_dicts(messages: Sequence[BaseMessage]) -> tuple[dict[str, str], ...]:
+    return tuple({"role": _role(m), "content": _text(m.content)} for m in messages)
+
+
+class PairMaker:
+    """Builds pairs with one run's prompt builder, task, generator mode and model."""
+
+    def __init__(
+        self,
+        builder: PromptBuilder,
+        task: TaskInfo,
+        mode: str,
+        backend: ChatBackend,
+        k: int,
+    ) -> None:
+        self.builder = builder
+        self.task = task
+        self.mode = mode
+        self.backend = backend
+        self.k = k
+
+    def _pair(
+        self, parent: str, instruction: Instruction, history: list[str], code: str, source: str
+    ) -> Pair | None:
+        base = self.builder.generator(template_for(self.mode), self.task, parent, instruction)
+        try:
+            messages, _ = fit(self.backend, base, history)
+        except PromptTooLarge:
+            return None
+        return Pair(as_dicts(messages), answer_for(self.mode, parent, code), source)
+
+    def from_elite(self, archive: Archive, elite: Candidate) -> Pair | None:
+        """The pair that would have produced `elite` (None for a seed: no prompt made it)."""
+        raw = archive.instruction(elite.id)
+        if elite.parent_id is None or raw is None or not elite.code:
+            return None
+        parent = archive.get(elite.parent_id).code or ""
+        triples = archive.triples(last=self.k, before=elite.step)
+        history = self.builder.history(triples)
+        return self._pair(
+            parent, Instruction.model_validate(raw), history, elite.code, f"elite:#{elite.id}"
+        )
+
+    def from_record(self, record: CorpusRecord) -> Pair | None:
+        """A corpus variant asked of its parent as a channel change."""
+        instruction = Instruction(
+            parent_id=0,
+            problem=CORPUS_PROBLEM,
+            modification=record.description,
+            expected_effect=f"raise {self.task.metric}",
+        )
+        return self._pair(
+            record.parent_code, instruction, [], record.code, f"corpus:{record.id[:12]}"
+        )
+
+
+def draw(records: Sequence[CorpusRecord], n: int, seed: int) -> list[CorpusRecord]:
+    """`n` records drawn without replacement for a cycle (all of them when n is 0)."""
+    if n <= 0 or n >= len(records):
+        return list(records)
+    return random.Random(seed).sample(list(records), n)
+
+
+def seen_key(parent_code: str, modification: str) -> str:
+    """What makes a generation prompt the same as a training pair's (held-out check)."""
+    return f"{parent_code.strip()}\x00{modification.strip()}"

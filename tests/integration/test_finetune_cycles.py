@@ -4,7 +4,6 @@ saved, and the next cycle generates with it; a kill mid-cycle resumes."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -26,22 +25,7 @@ from nasloop.seeds import list_seeds
 pytestmark = pytest.mark.slow
 pytest.importorskip("peft")
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NASLOOP = [sys.executable, "-m", "nasloop"]
-
-
-def _tiny_model_module() -> Any:
-    spec = importlib.util.spec_from_file_location("tiny_model", FIXTURES / "tiny_model.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("transformers")
-    return _tiny_model_module().build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"))
 
 
 @pytest.fixture(scope="module")

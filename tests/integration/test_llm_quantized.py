@@ -7,9 +7,7 @@ on a GPU machine that has transformers but not the whole loop's dependencies.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,17 +22,6 @@ if not torch.cuda.is_available():
 pytest.importorskip(
     "bitsandbytes", reason="bitsandbytes is not installed (pip install bitsandbytes)"
 )
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    spec = importlib.util.spec_from_file_location("tiny_model", FIXTURES / "tiny_model.py")
-    assert spec is not None and spec.loader is not None
-    module: Any = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2-bnb"))
 
 
 @pytest.mark.parametrize("quantization", ["4bit", "8bit"])

@@ -30,22 +30,6 @@ from nasloop.seeds import seed_source
 
 pytestmark = pytest.mark.slow
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-def _tiny_model_module() -> Any:
-    spec = importlib.util.spec_from_file_location("tiny_model", FIXTURES / "tiny_model.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("transformers")
-    return _tiny_model_module().build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"))
-
 
 def _config(tmp_path: Path, model: str, run: dict[str, Any] | None = None, **agents: Any) -> Any:
     seed = tmp_path / "lenet.py"

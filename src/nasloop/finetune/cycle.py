@@ -268,8 +268,9 @@ class FinetuneCycles:
         drawn = draw(
             self._corpus_records(), self.cfg.corpus_pairs, self.res.config.run.seed + cycle
         )
+        history = self.pairs.builder.history(archive.triples(last=self.res.config.memory.k))
         for record in drawn:
-            pair = self.pairs.from_record(record)
+            pair = self.pairs.from_record(record, history)
             if pair is not None:
                 pairs.append(pair)
                 keys.append(_key_hash(seen_key(record.parent_code, record.description)))

@@ -20,6 +20,9 @@ import os
 import random
 import shutil
 import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +97,7 @@ def _has_special(tokenizer: Any, text: str) -> bool:
     return any(t in text for t in getattr(tokenizer, "all_special_tokens", []) if t)
 
 
-def encode_pair(
-    tokenizer: Any, pair: Pair, end: str | None = None
-) -> tuple[list[int], list[int]]:
+def encode_pair(tokenizer: Any, pair: Pair, end: str | None = None) -> tuple[list[int], list[int]]:
     """Token ids of prompt + answer + end, and labels: IGNORE on the prompt, the ids after."""
     prompt = tokenizer.apply_chat_template(
         [dict(m) for m in pair.messages], tokenize=False, add_generation_prompt=True
@@ -148,7 +149,7 @@ def _freeze(backend: ChatBackend, model: Any, adapter: str | None) -> None:
 
 
 def _load(peft: Any, base: Any, path: Path, trainable: bool, field: str) -> Any:
-    """`base` with the adapter at `path` injected; LoadError (base restored) when it does not fit."""
+    """`base` with the adapter at `path` injected; LoadError (base restored) if it does not fit."""
     if not (path / "adapter_config.json").is_file():
         what = "no such folder" if not path.is_dir() else "no adapter_config.json"
         raise LoadError(f"{field} = '{path}': not a peft LoRA adapter folder ({what})")
@@ -156,7 +157,9 @@ def _load(peft: Any, base: Any, path: Path, trainable: bool, field: str) -> Any:
     try:
         config = peft.PeftConfig.from_pretrained(str(path))
         config.inference_mode = not trainable
-        model = peft.PeftModel(base, config)
+        kind = peft.PeftModelForCausalLM if config.task_type == "CAUSAL_LM" else peft.PeftModel
+        with _quiet():
+            model = kind(base, config)
         result = model.load_adapter(str(path), adapter_name="default", is_trainable=trainable)
         missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k]
         if missing:
@@ -168,6 +171,14 @@ def _load(peft: Any, base: Any, path: Path, trainable: bool, field: str) -> Any:
             f"{field} = '{path}': the adapter does not fit the base model: {_first(err)}"
         ) from None
     return model
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """peft warns about an lm_head LoRA on tied embeddings: here that is intended."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*ensure_weight_tying.*")
+        yield
 
 
 def _first(err: BaseException) -> str:
@@ -243,8 +254,8 @@ def _prepare(peft: Any, base: Any, quantized: bool, cuda: bool) -> None:
         base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
-def _step_loss(model: Any, ids: list[int], labels: list[int], scale: float) -> tuple[float, int]:
-    """Backward one sequence's summed answer-token loss times `scale`; (sum, tokens)."""
+def _step_loss(model: Any, ids: list[int], labels: list[int], scale: float) -> float:
+    """Backward one sequence's summed answer-token loss times `scale`; return the sum."""
     import torch
     import torch.nn.functional as F
 
@@ -256,7 +267,7 @@ def _step_loss(model: Any, ids: list[int], labels: list[int], scale: float) -> t
     logits = model(input_ids=x, logits_to_keep=keep, use_cache=False).logits[0, :-1]
     loss = F.cross_entropy(logits.float(), y, ignore_index=IGNORE, reduction="sum")
     (loss * scale).backward()
-    return float(loss.detach()), int((y != IGNORE).sum())
+    return float(loss.detach())
 
 
 def train_adapter(
@@ -289,66 +300,34 @@ def train_adapter(
             f"finetune.max_length = {cfg.max_length}"
         )
 
+    previous = backend.adapter
     base = _bare(backend)
     quantized = _quantized(base)
     cuda = _device(base).type == "cuda"
-    _prepare(peft, base, quantized, cuda)
-    torch.manual_seed(seed)
-    if init is not None:
-        model = _load(peft, base, Path(init), trainable=True, field="finetune init adapter")
-    else:
-        config = peft.LoraConfig(
-            r=cfg.r,
-            lora_alpha=cfg.alpha,
-            lora_dropout=cfg.dropout,
-            target_modules=_targets(cfg, base),
-            bias="none",
-            task_type="CAUSAL_LM",
-        )
-        model = peft.get_peft_model(base, config)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
-    rng = random.Random(seed)
-    losses: list[float] = []
-    first_loss = last_loss = math.nan
-    steps = 0
-    model.train()
+    model = None
     try:
-        for _epoch in range(cfg.epochs):
-            order = list(range(len(encoded)))
-            rng.shuffle(order)
-            total, count = 0.0, 0
-            for start in range(0, len(order), cfg.batch_size):
-                batch = [encoded[i] for i in order[start : start + cfg.batch_size]]
-                n = sum(sum(1 for v in lab if v != IGNORE) for _, lab in batch)
-                optim.zero_grad(set_to_none=True)
-                step_sum = 0.0
-                for ids, labels in batch:  # one sequence at a time: no padding, bounded memory
-                    s, _ = _step_loss(model, ids, labels, 1.0 / n)
-                    step_sum += s
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                optim.step()
-                steps += 1
-                last_loss = step_sum / n
-                if steps == 1:
-                    first_loss = last_loss
-                total, count = total + step_sum, count + n
-            losses.append(total / count)
+        _prepare(peft, base, quantized, cuda)
+        torch.manual_seed(seed)
+        model = _adapter(peft, base, cfg, init)
+        params = [p for p in model.parameters() if p.requires_grad]
+        fit = _fit(model, params, encoded, cfg, seed)
+    except BaseException:
+        if model is not None:  # drop the half-trained adapter: generate as before
+            model.unload()
+        _freeze(backend, base, None)
+        if previous:
+            use_adapter(backend, Path(previous))
+        raise
     finally:
-        optim.zero_grad(set_to_none=True)
-        if cuda and getattr(base, "is_gradient_checkpointing", False):
+        if cuda and getattr(base, "supports_gradient_checkpointing", False):
             base.gradient_checkpointing_disable()
-
     report = TrainReport(
         pairs=len(encoded),
         skipped=skipped,
         tokens=sum(len(ids) for ids, _ in encoded),
         answer_tokens=sum(sum(1 for v in lab if v != IGNORE) for _, lab in encoded),
         epochs=cfg.epochs,
-        steps=steps,
-        losses=losses,
-        first_loss=first_loss,
-        last_loss=last_loss,
+        **fit,
         wall_s=0.0,
         seed=seed,
         init=str(init) if init is not None else None,
@@ -367,6 +346,63 @@ def train_adapter(
     return report
 
 
+def _adapter(peft: Any, base: Any, cfg: FinetuneConfig, init: Path | None) -> Any:
+    """A trainable adapter on `base`: the one saved at `init`, or a fresh one."""
+    if init is not None:
+        return _load(peft, base, Path(init), trainable=True, field="finetune init adapter")
+    config = peft.LoraConfig(
+        r=cfg.r,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=_targets(cfg, base),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    with _quiet():
+        return peft.get_peft_model(base, config)
+
+
+def _fit(
+    model: Any,
+    params: list[Any],
+    encoded: list[tuple[list[int], list[int]]],
+    cfg: FinetuneConfig,
+    seed: int,
+) -> dict[str, Any]:
+    """AdamW over `encoded` for cfg.epochs: shuffled per epoch (seeded), batch_size
+    sequences per optimizer step (accumulated one at a time, loss averaged over the step's
+    answer tokens), gradients clipped to norm 1."""
+    import torch
+
+    optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
+    rng = random.Random(seed)
+    losses: list[float] = []
+    first_loss = last_loss = math.nan
+    steps = 0
+    model.train()
+    for _epoch in range(cfg.epochs):
+        order = list(range(len(encoded)))
+        rng.shuffle(order)
+        total, count = 0.0, 0
+        for start in range(0, len(order), cfg.batch_size):
+            batch = [encoded[i] for i in order[start : start + cfg.batch_size]]
+            n = sum(sum(1 for v in lab if v != IGNORE) for _, lab in batch)
+            optim.zero_grad(set_to_none=True)
+            step_sum = 0.0
+            for ids, labels in batch:  # one sequence at a time: no padding, bounded memory
+                step_sum += _step_loss(model, ids, labels, 1.0 / n)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optim.step()
+            steps += 1
+            last_loss = step_sum / n
+            if steps == 1:
+                first_loss = last_loss
+            total, count = total + step_sum, count + n
+        losses.append(total / count)
+    optim.zero_grad(set_to_none=True)
+    return {"steps": steps, "losses": losses, "first_loss": first_loss, "last_loss": last_loss}
+
+
 def _save(model: Any, out: Path, report: TrainReport) -> None:
     """Write the adapter to a temp folder, `train.json` last, then rename it into place."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -374,7 +410,8 @@ def _save(model: Any, out: Path, report: TrainReport) -> None:
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
     for stale in (tmp, old):
         shutil.rmtree(stale, ignore_errors=True)
-    model.save_pretrained(str(tmp))
+    # The base's embeddings are never trained (an lm_head target gets a LoRA of its own).
+    model.save_pretrained(str(tmp), save_embedding_layers=False)
     (tmp / REPORT).write_text(report.model_dump_json(indent=1) + "\n", encoding="utf-8")
     if out.exists():
         os.replace(out, old)

@@ -3,7 +3,8 @@
 An elite's pair is rebuilt from the archive: its parent's code, the instruction it realised
 and the triples the generator saw at its step, rendered by the run's own `PromptBuilder`
 and fitted to the model's window as the generator fits them. A corpus record's pair asks
-for its channel change of its parent. The answer is the elite's whole file in a ```python
+for its channel change of its parent, under the run's latest triples (the history the
+next cycle's prompts will show). The answer is the elite's whole file in a ```python
 block (full mode) or its diff against the parent in a ```diff block (delta and auto mode:
 auto asks for a diff first).
 """
@@ -82,8 +83,9 @@ class PairMaker:
             parent, Instruction.model_validate(raw), history, elite.code, f"elite:#{elite.id}"
         )
 
-    def from_record(self, record: CorpusRecord) -> Pair | None:
-        """A corpus variant asked of its parent as a channel change."""
+    def from_record(self, record: CorpusRecord, history: list[str] | None = None) -> Pair | None:
+        """A corpus variant asked of its parent as a channel change, with `history` (the
+        run's current triples, so the prompt looks like those the model is about to get)."""
         instruction = Instruction(
             parent_id=0,
             problem=CORPUS_PROBLEM,
@@ -91,7 +93,11 @@ class PairMaker:
             expected_effect=f"raise {self.task.metric}",
         )
         return self._pair(
-            record.parent_code, instruction, [], record.code, f"corpus:{record.id[:12]}"
+            record.parent_code,
+            instruction,
+            list(history or []),
+            record.code,
+            f"corpus:{record.id[:12]}",
         )
 
 

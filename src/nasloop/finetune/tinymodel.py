@@ -2,7 +2,7 @@
 
 The fine-tuning bench needs a generator that starts knowing nothing (no downloaded
 weights) and can only get better by the loop's own fine-tuning cycles. This builds a small
-Qwen2ForCausalLM with random weights and a byte-level BPE tokenizer trained with
+Llama-architecture causal LM with random weights and a byte-level BPE tokenizer trained with
 `tokenizers` on Python code found here: the standard library's modules, nasloop's own
 sources, its seed architectures and prompt templates (these last repeated, so that their
 words become single tokens). The tokenizer has a ChatML chat template, so transformers,
@@ -75,19 +75,37 @@ def corpus(stdlib_bytes: int = STDLIB_BYTES) -> Iterator[str]:
         yield from _focus_texts()
 
 
-def train_tokenizer(vocab: int, context: int, stdlib_bytes: int = STDLIB_BYTES):  # noqa: ANN201
-    """A byte-level BPE `PreTrainedTokenizerFast` with the ChatML template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def train_tokenizer(  # noqa: ANN201
+    vocab: int, context: int, stdlib_bytes: int = STDLIB_BYTES, split: str = "words"
+):
+    """A byte-level BPE `PreTrainedTokenizerFast` with the ChatML template.
+
+    `split="words"` pre-splits text like GPT-2 (a token never spans two words);
+    `split="lines"` lets a token span up to a whole line (at most 48 characters), so that
+    lines frequent in the training text (the seeds' own) become a few tokens each.
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     bpe = Tokenizer(models.BPE(unk_token=None))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if split == "lines":
+        bpe.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(r"[^\n]*\n|[^\n]+"), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
+    elif split == "words":
+        bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    else:
+        raise ValueError(f"split must be 'words' or 'lines', not {split!r}")
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab,
         special_tokens=SPECIAL,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
+        max_token_length=48 if split == "lines" else None,
     )
     bpe.train_from_iterator(corpus(stdlib_bytes), trainer=trainer)
     tok = PreTrainedTokenizerFast(
@@ -110,18 +128,23 @@ def build(
     context: int = 4096,
     seed: int = 0,
     init_std: float = 0.02,
+    split: str = "words",
     stdlib_bytes: int = STDLIB_BYTES,
 ) -> Path:
-    """Write a random-weight Qwen2ForCausalLM and its locally trained tokenizer to `dest`."""
+    """Write a random-weight LlamaForCausalLM and its locally trained tokenizer to `dest`.
+
+    Llama, not Qwen2: transformers 5 loads any qwen2 checkpoint's tokenizer as
+    `Qwen2Tokenizer`, which replaces the trained pre-tokenizer with Qwen's own.
+    """
     import torch
-    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     dest.mkdir(parents=True, exist_ok=True)
-    tok = train_tokenizer(vocab, context, stdlib_bytes)
+    tok = train_tokenizer(vocab, context, stdlib_bytes, split)
     tok.save_pretrained(dest)
     eos = tok.convert_tokens_to_ids("<|im_end|>")
     pad = tok.convert_tokens_to_ids("<|endoftext|>")
-    config = Qwen2Config(
+    config = LlamaConfig(
         vocab_size=len(tok),
         hidden_size=hidden,
         intermediate_size=3 * hidden,
@@ -136,7 +159,7 @@ def build(
         initializer_range=init_std,
     )
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(config).eval()
+    model = LlamaForCausalLM(config).eval()
     model.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=pad)
     model.save_pretrained(dest)
     return dest
@@ -152,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--context", type=int, default=4096)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init-std", type=float, default=0.02, help="std of the random weights")
+    p.add_argument("--split", choices=["words", "lines"], default="words")
     a = p.parse_args(argv)
     out = build(
         a.dest,
@@ -162,6 +186,7 @@ def main(argv: list[str] | None = None) -> None:
         context=a.context,
         seed=a.seed,
         init_std=a.init_std,
+        split=a.split,
     )
     print(out)
 

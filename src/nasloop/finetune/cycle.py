@@ -211,14 +211,15 @@ class FinetuneCycles:
         }
         if not keys:
             return 0
-        archive, hits = self.res.archive, 0
-        for cand in generated:
-            raw = archive.instruction(cand.id)
-            if raw is None or cand.parent_id is None:
-                continue
-            parent = archive.get(cand.parent_id).code or ""
-            hits += _key_hash(seen_key(parent, raw.get("modification", ""))) in keys
-        return hits
+        return sum(self._prompt_key(cand) in keys for cand in generated)
+
+    def _prompt_key(self, cand: Candidate) -> str | None:
+        """Hash of the (parent, change) a candidate was asked for (None for a seed)."""
+        raw = self.res.archive.instruction(cand.id)
+        if raw is None or cand.parent_id is None:
+            return None
+        parent = self.res.archive.get(cand.parent_id).code or ""
+        return _key_hash(seen_key(parent, raw.get("modification", "")))
 
     def _corpus_records(self) -> list:
         if self._corpus is None:
@@ -262,9 +263,7 @@ class FinetuneCycles:
             if pair is None:
                 continue
             pairs.append(pair)
-            raw = archive.instruction(cid) or {}
-            parent = archive.get(elite.parent_id).code if elite.parent_id is not None else ""
-            keys.append(_key_hash(seen_key(parent or "", raw.get("modification", ""))))
+            keys.append(self._prompt_key(elite) or "")  # from_elite made a pair: it has one
         drawn = draw(
             self._corpus_records(), self.cfg.corpus_pairs, self.res.config.run.seed + cycle
         )

@@ -9,6 +9,7 @@ cycle re-run after a crash finds what it already did.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from typing import Any
 
@@ -70,13 +71,7 @@ class CycleStore:
 
     def cycles(self) -> list[dict[str, Any]]:
         """Every cycle's row, oldest first, JSON fields decoded."""
-        out = []
-        for row in self.db.execute("SELECT * FROM finetune_cycles ORDER BY cycle"):
-            d = dict(row)
-            for key in ("stats", "elites", "train"):
-                d[key] = json.loads(d[key]) if d[key] else None
-            out.append(d)
-        return out
+        return read_cycle_rows(self.db)
 
     def get(self, cycle: int) -> dict[str, Any] | None:
         return next((c for c in self.cycles() if c["cycle"] == cycle), None)
@@ -103,9 +98,23 @@ class CycleStore:
         return [dict(r) for r in self.db.execute(sql + " ORDER BY candidate_id, seed", args)]
 
 
-def has_cycles(archive: Archive) -> bool:
-    """Whether this archive holds fine-tuning cycles (reports show them only then)."""
-    row = archive.db.execute(
+def has_cycle_table(db: sqlite3.Connection) -> bool:
+    """Whether an archive holds fine-tuning cycles (a run without them has no such table)."""
+    row = db.execute(
         "SELECT name FROM sqlite_master WHERE type='table' AND name='finetune_cycles'"
     ).fetchone()
     return row is not None
+
+
+def read_cycle_rows(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every cycle row, oldest first, JSON fields decoded ([] without the table); works on
+    a read-only connection."""
+    if not has_cycle_table(db):
+        return []
+    out = []
+    for row in db.execute("SELECT * FROM finetune_cycles ORDER BY cycle"):
+        d = dict(row)
+        for key in ("stats", "elites", "train"):
+            d[key] = json.loads(d[key]) if d[key] else None
+        out.append(d)
+    return out

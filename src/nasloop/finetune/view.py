@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
+
+from nasloop.finetune.store import read_cycle_rows
 
 COLUMNS = (
     "cycle",
@@ -22,20 +23,11 @@ COLUMNS = (
 
 
 def read_cycles(db: sqlite3.Connection) -> list[dict[str, Any]]:
-    """Every cycle row of an archive (read-only safe; [] when the run has no cycles)."""
-    known = db.execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name='finetune_cycles'"
-    ).fetchone()
-    if known is None:
-        return []
-    rows = []
-    for row in db.execute("SELECT * FROM finetune_cycles ORDER BY cycle"):
-        d = dict(row)
-        for key in ("stats", "elites", "train"):
-            d[key] = json.loads(d[key]) if d[key] else None
+    """Every cycle row of an archive, for people (read-only safe; [] without cycles)."""
+    rows = read_cycle_rows(db)
+    for d in rows:
         if d["train"]:
             d["train"].pop("keys", None)  # hashes for the held-out check, not for people
-        rows.append(d)
     return rows
 
 

@@ -107,9 +107,9 @@ def _cut_archive(
 def _cut_cycles(db: sqlite3.Connection, step: int, src: Path, dst: Path) -> None:
     """Fine-tuning cycles: keep those that ended before `step`, with their adapters (named
     relative to the run) copied into the fork; the cycle cut short is closed again later."""
-    if db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type='table' AND name='finetune_cycles'"
-    ).fetchone() is None:
+    from nasloop.finetune.store import has_cycle_table
+
+    if not has_cycle_table(db):
         return
     db.execute("DELETE FROM finetune_cycles WHERE end_step > ?", (step,))
     db.execute("DELETE FROM reevals WHERE candidate_id NOT IN (SELECT id FROM candidates)")

@@ -54,6 +54,8 @@ def test_a_cycle_trains_saves_and_generates_with_the_adapter(tiny_model: Path, t
     assert report.pairs == 4 and report.skipped == 0 and report.steps == 8
     assert len(report.losses) == 4
     assert report.losses[-1] < report.losses[0] and report.last_loss < report.first_loss
+    # the rate decays linearly over all epochs' steps: the last of 8 steps ran at 2/9 of it
+    assert report.last_lr == pytest.approx(CFG.learning_rate * 2 / 9)
     assert 0 < report.answer_tokens < report.tokens
     assert (out / "adapter_config.json").is_file() and (out / "train.json").is_file()
     assert read_report(out) == report

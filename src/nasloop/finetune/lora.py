@@ -59,6 +59,7 @@ class TrainReport(BaseModel):
     alpha: int
     target_modules: list[str]
     learning_rate: float
+    last_lr: float | None = None  # the learning rate of the last step (decayed linearly)
     quantized: bool = False  # QLoRA on a 4-bit (or 8-bit) base
     device: str = "cpu"
     trainable_params: int = 0
@@ -264,7 +265,11 @@ def _step_loss(model: Any, ids: list[int], labels: list[int], scale: float) -> f
     device = _device(model)
     x = torch.tensor([ids], device=device)
     y = torch.tensor(labels[first:], device=device)
-    logits = model(input_ids=x, logits_to_keep=keep, use_cache=False).logits[0, :-1]
+    try:  # logits of the answer positions only: the prompt's would be a vocab-wide waste
+        logits = model(input_ids=x, logits_to_keep=keep, use_cache=False).logits
+    except TypeError:  # a model class without logits_to_keep
+        logits = model(input_ids=x, use_cache=False).logits[:, -keep:]
+    logits = logits[0, :-1]
     loss = F.cross_entropy(logits.float(), y, ignore_index=IGNORE, reduction="sum")
     (loss * scale).backward()
     return float(loss.detach())
@@ -371,13 +376,16 @@ def _fit(
 ) -> dict[str, Any]:
     """AdamW over `encoded` for cfg.epochs: shuffled per epoch (seeded), batch_size
     sequences per optimizer step (accumulated one at a time, loss averaged over the step's
-    answer tokens), gradients clipped to norm 1."""
+    answer tokens), gradients clipped to norm 1, the learning rate decayed linearly from
+    cfg.learning_rate towards zero over the cycle's steps (as transformers' Trainer does)."""
     import torch
 
     optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
+    planned = cfg.epochs * math.ceil(len(encoded) / cfg.batch_size)
+    decay = torch.optim.lr_scheduler.LambdaLR(optim, lambda step: 1.0 - step / (planned + 1))
     rng = random.Random(seed)
     losses: list[float] = []
-    first_loss = last_loss = math.nan
+    first_loss = last_loss = last_lr = math.nan
     steps = 0
     model.train()
     for _epoch in range(cfg.epochs):
@@ -392,7 +400,9 @@ def _fit(
             for ids, labels in batch:  # one sequence at a time: no padding, bounded memory
                 step_sum += _step_loss(model, ids, labels, 1.0 / n)
             torch.nn.utils.clip_grad_norm_(params, 1.0)
+            last_lr = optim.param_groups[0]["lr"]
             optim.step()
+            decay.step()
             steps += 1
             last_loss = step_sum / n
             if steps == 1:
@@ -400,7 +410,13 @@ def _fit(
             total, count = total + step_sum, count + n
         losses.append(total / count)
     optim.zero_grad(set_to_none=True)
-    return {"steps": steps, "losses": losses, "first_loss": first_loss, "last_loss": last_loss}
+    return {
+        "steps": steps,
+        "losses": losses,
+        "first_loss": first_loss,
+        "last_loss": last_loss,
+        "last_lr": last_lr,
+    }
 
 
 def _save(model: Any, out: Path, report: TrainReport) -> None:

@@ -190,6 +190,9 @@ class FinetuneConfig(_Section):
     corpus_pairs: int = Field(
         0, ge=0, description="Corpus pairs drawn per cycle (0: all of them)."
     )
+    elite_repeat: int = Field(
+        1, ge=1, description="Times each elite's pair is trained on per epoch (its weight)."
+    )
     r: int = Field(16, ge=1, description="LoRA rank.")
     alpha: int = Field(32, ge=1, description="LoRA alpha (scale = alpha / r).")
     dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -262,14 +263,14 @@ class FinetuneCycles:
             pair = self.pairs.from_elite(archive, elite)
             if pair is None:
                 continue
-            pairs.append(pair)
+            pairs += [pair] * self.cfg.elite_repeat
             keys.append(self._prompt_key(elite) or "")  # from_elite made a pair: it has one
-        drawn = draw(
-            self._corpus_records(), self.cfg.corpus_pairs, self.res.config.run.seed + cycle
-        )
-        history = self.pairs.builder.history(archive.triples(last=self.res.config.memory.k))
+        seed = self.res.config.run.seed + cycle
+        drawn = draw(self._corpus_records(), self.cfg.corpus_pairs, seed)
+        contexts = self.pairs.contexts(archive) if drawn else []
+        rng = random.Random(seed)
         for record in drawn:
-            pair = self.pairs.from_record(record, history)
+            pair = self.pairs.from_record(record, rng.choice(contexts) if contexts else None)
             if pair is not None:
                 pairs.append(pair)
                 keys.append(_key_hash(seen_key(record.parent_code, record.description)))

@@ -3,16 +3,18 @@
 An elite's pair is rebuilt from the archive: its parent's code, the instruction it realised
 and the triples the generator saw at its step, rendered by the run's own `PromptBuilder`
 and fitted to the model's window as the generator fits them. A corpus record's pair asks
-for its channel change of its parent, under the run's latest triples (the history the
-next cycle's prompts will show). The answer is the elite's whole file in a ```python
-block (full mode) or its diff against the parent in a ```diff block (delta and auto mode:
-auto asks for a diff first).
+for its channel change of its parent in the context of one of the run's own generation
+prompts (its problem, expected effect and history): a model trained on prompts that all
+look alike learns their layout, and breaks on prompts of another length. The answer is
+the elite's whole file in a ```python block (full mode) or its diff against the parent
+in a ```diff block (delta and auto mode: auto asks for a diff first).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from langchain_core.messages import BaseMessage
 
@@ -26,6 +28,14 @@ from nasloop.finetune.pair import Pair
 from nasloop.memory.archive import Archive, Candidate
 
 CORPUS_PROBLEM = "another channel configuration may fit the task better"
+
+
+class Context(NamedTuple):
+    """What a generation prompt says besides the parent and the change asked for."""
+
+    problem: str
+    expected_effect: str
+    history: tuple[str, ...]
 
 
 def template_for(mode: str) -> str:
@@ -83,19 +93,35 @@ class PairMaker:
             parent, Instruction.model_validate(raw), history, elite.code, f"elite:#{elite.id}"
         )
 
-    def from_record(self, record: CorpusRecord, history: list[str] | None = None) -> Pair | None:
-        """A corpus variant asked of its parent as a channel change, with `history` (the
-        run's current triples, so the prompt looks like those the model is about to get)."""
+    def contexts(self, archive: Archive, last: int = 200) -> list[Context]:
+        """The contexts the run's generator was asked in: for each of the `last` generated
+        candidates, its instruction's problem and expected effect and the history it saw."""
+        found: list[Context] = []
+        for cand in reversed(archive.candidates()):
+            raw = archive.instruction(cand.id) if cand.parent_id is not None else None
+            if raw is None:
+                continue
+            ins = Instruction.model_validate(raw)
+            history = self.builder.history(archive.triples(last=self.k, before=cand.step))
+            found.append(Context(ins.problem, ins.expected_effect, tuple(history)))
+            if len(found) >= last:
+                break
+        return found
+
+    def from_record(self, record: CorpusRecord, context: Context | None = None) -> Pair | None:
+        """A corpus variant asked of its parent as a channel change, in `context` (one the
+        run's generator was asked in, so the prompt varies as the loop's prompts do)."""
+        ctx = context or Context(CORPUS_PROBLEM, f"raise {self.task.metric}", ())
         instruction = Instruction(
             parent_id=0,
-            problem=CORPUS_PROBLEM,
+            problem=ctx.problem,
             modification=record.description,
-            expected_effect=f"raise {self.task.metric}",
+            expected_effect=ctx.expected_effect,
         )
         return self._pair(
             record.parent_code,
             instruction,
-            list(history or []),
+            list(ctx.history),
             record.code,
             f"corpus:{record.id[:12]}",
         )

@@ -1,33 +1,40 @@
-"""Fine-tuning cycles from nothing: a tiny coder with random weights learns to write valid
-candidates from nasloop's own channel corpus and elites, on CPU, in minutes.
+"""Fine-tuning cycles from nothing: does a tiny coder with random weights learn to write
+valid candidates from nasloop's own channel corpus and elites, on CPU, in minutes?
 
-    .venv/bin/python bench/finetune_cycles.py [--cycles 3] [--every 8] [--work /tmp/ftbench]
+    .venv/bin/python bench/finetune_cycles.py [--cycles 8] [--every 8] [--threads 1]
+        [--seed-file bench/lenet_compact.py] [--work /tmp/nasloop-ftbench]
 
 What runs is the real search (`nasloop finetune` as a library call) from one seed,
-`bench/lenet_compact.py` (LeNet without comments or docstrings): the heuristic
-improver writes instructions (typed mutations of the seed, described in words), the
-tiny model answers them, every answer is checked and -- when it parses into a model --
-trained in the sandbox, and after each cycle a LoRA adapter is trained on the cycle's
-elites plus a draw from a channel corpus of LeNet. The prompts of a cycle are held out:
-they are the improver's, not the corpus', and `seen` counts any that asked for a
-(parent, change) some training pair asked for.
+`bench/lenet_compact.py` by default (LeNet without comments or docstrings): the heuristic
+improver writes instructions (typed mutations of the seed, described in words), the tiny
+model (`nasloop.finetune.tinymodel`) answers them, every answer is checked and -- when it
+parses into a model -- trained in the sandbox, and after each cycle a LoRA adapter is
+trained on the elites so far plus a draw from a channel corpus of the seed. The prompts of
+a cycle are held out: they are the improver's, not the corpus', and the `held out` column
+counts those whose (parent, change) no training pair asked for.
 
-Prints a markdown section for bench/README.md: per cycle, the valid-generation rate, the
-metric of what trained, the adapter's loss and the time each part took.
+Prints a markdown section for bench/README.md: per cycle, how far the answers got (a
+file, the sandbox, trained), the valid-generation rate, how many of the valid ones were
+new or duplicates and how many distinct files they were, the metric of what trained, the
+adapter's loss and training time, and why the others failed.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import time
 from pathlib import Path
 
+import torch
+
 from nasloop.config import build_config
 from nasloop.corpus.build import CorpusOptions, build_corpus
+from nasloop.finetune import tinymodel
+from nasloop.finetune.stats import is_valid
 from nasloop.finetune.store import CycleStore
-from nasloop.finetune.tinymodel import build
 from nasloop.memory.archive import Archive
 from nasloop.runner import ARCHIVE, drive, new_run
 
@@ -37,21 +44,24 @@ SEED = Path(__file__).with_name("lenet_compact.py")
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, default=Path("/tmp/nasloop-ftbench"))
-    p.add_argument("--cycles", type=int, default=3)
+    p.add_argument("--seed-file", type=Path, default=SEED, help="the one seed architecture")
+    p.add_argument("--cycles", type=int, default=8)
     p.add_argument("--every", type=int, default=8, help="C: candidates per cycle")
-    p.add_argument("--corpus", type=int, default=200, help="variants in the LeNet corpus")
-    p.add_argument("--corpus-pairs", type=int, default=40, help="corpus pairs per cycle")
+    p.add_argument("--corpus", type=int, default=1200, help="variants in the LeNet corpus")
+    p.add_argument("--corpus-pairs", type=int, default=240, help="corpus pairs per cycle")
+    p.add_argument("--elite-repeat", type=int, default=8, help="weight of each elite's pair")
     p.add_argument("--mode", default="full", choices=["full", "delta"])
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--layers", type=int, default=4)
-    p.add_argument("--r", type=int, default=64)
+    p.add_argument("--r", type=int, default=128)
     p.add_argument("--alpha", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--targets", default="all-linear")
-    p.add_argument("--max-new-tokens", type=int, default=700)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--targets", default="all-linear,lm_head")
+    p.add_argument("--max-new-tokens", type=int, default=260)
     p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args()
 
@@ -74,6 +84,7 @@ def settings(a: argparse.Namespace, model: Path, corpus: Path, seed_file: Path) 
             "every": a.every,
             "corpus": str(corpus),
             "corpus_pairs": a.corpus_pairs,
+            "elite_repeat": a.elite_repeat,
             "r": a.r,
             "alpha": a.alpha,
             "dropout": 0.0,
@@ -87,35 +98,68 @@ def settings(a: argparse.Namespace, model: Path, corpus: Path, seed_file: Path) 
     }
 
 
-def _failures(cands: dict, row: dict) -> str:
+def _in_cycle(cands: dict, row: dict) -> list:
+    return [c for c in cands.values() if row["start_step"] <= c.step < row["end_step"]]
+
+
+def _failures(cycle: list, cands: dict) -> str:
     """Failure classes of a cycle's candidates, with the generation failures split by reason."""
     counts: dict[str, int] = {}
-    for c in cands.values():
-        if not row["start_step"] <= c.step < row["end_step"] or c.status in ("ok", "duplicate"):
+    for c in cycle:
+        if is_valid(c, cands):
             continue
-        why = c.failure_class or c.status
+        why = "duplicate of a failure" if c.status == "duplicate" else c.failure_class or c.status
         if why == "generation":
             msg = c.failure_message or ""
-            why = "cut off" if "cut off" in msg else "no code" if "no Python" in msg else why
+            why = (
+                "cut off"
+                if "cut off" in msg
+                else "no code"
+                if "no Python" in msg
+                else "parent unchanged"
+                if "unchanged" in msg
+                else why
+            )
         counts[why] = counts.get(why, 0) + 1
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _outcomes(cycle: list, cands: dict) -> dict[str, int]:
+    """How far a cycle's answers got: a file, the sandbox, trained (new or a duplicate)."""
+    valid = [c for c in cycle if is_valid(c, cands)]
+    return {
+        "files": sum(1 for c in cycle if c.code),
+        "sandbox": sum(1 for c in cycle if c.eval_wall_s is not None),
+        "new": sum(1 for c in valid if c.status == "ok"),
+        "dup": sum(1 for c in valid if c.status == "duplicate"),
+        "distinct": len({(c.code or "").strip() for c in valid}),
+    }
 
 
 def _num(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
+def model_dir(work: Path, a: argparse.Namespace) -> Path:
+    """Where the tiny model lives: named by its arguments and the builder's source."""
+    src = Path(tinymodel.__file__).read_bytes()
+    key = hashlib.sha256(src + f"{a.hidden}-{a.layers}-{a.seed}".encode()).hexdigest()[:10]
+    return work / f"model-h{a.hidden}-l{a.layers}-s{a.seed}-{key}"
+
+
 def main() -> None:
     a = parse()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     a.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    model = a.work / f"model-h{a.hidden}-l{a.layers}-s{a.seed}"
+    model = model_dir(a.work, a)
     if not (model / "config.json").exists():
-        build(model, hidden=a.hidden, layers=a.layers, seed=a.seed)
-    seed = SEED.read_text()
-    corpus = a.work / f"lenet-compact-{a.corpus}.jsonl"
-    build_corpus(seed, SEED.name, corpus, CorpusOptions(a.corpus))
-    seed_file = a.work / SEED.name
+        tinymodel.build(model, hidden=a.hidden, layers=a.layers, seed=a.seed)
+    seed = a.seed_file.read_text()
+    corpus = a.work / f"{a.seed_file.stem}-{a.corpus}.jsonl"
+    build_corpus(seed, a.seed_file.name, corpus, CorpusOptions(a.corpus))
+    seed_file = a.work / a.seed_file.name
     seed_file.write_text(seed)
     setup_s = time.perf_counter() - t0
 
@@ -135,37 +179,45 @@ def main() -> None:
     print(f"### Fine-tuning cycles ({time.strftime('%Y-%m-%d')}, {platform.machine()}, CPU)\n")
     print(
         f"`python bench/finetune_cycles.py --cycles {a.cycles} --every {a.every} "
-        f"--mode {a.mode}`: tiny Qwen2 (hidden {a.hidden}, {a.layers} layers, random "
-        f"weights, tokenizer trained here), LoRA r={a.r} alpha={a.alpha} on "
-        f"`{a.targets}`, lr {a.lr:g}, {a.epochs} epochs, {a.corpus_pairs} corpus pairs per "
-        f"cycle plus the elites; greedy={a.temperature == 0}, {a.max_new_tokens} new tokens; "
-        f"run {out.name}: {summary['status']} in {run_s:.0f} s (setup {setup_s:.0f} s).\n"
+        f"--corpus {a.corpus} --corpus-pairs {a.corpus_pairs} --mode {a.mode} "
+        f"--seed-file {a.seed_file} --epochs {a.epochs} --lr {a.lr:g} "
+        f"--elite-repeat {a.elite_repeat} --temperature {a.temperature:g}"
+        f"{f' --threads {a.threads}' if a.threads else ''}`: tiny Llama (hidden {a.hidden}, "
+        f"{a.layers} layers, random weights, tokenizer trained here), LoRA r={a.r} "
+        f"alpha={a.alpha} on `{a.targets}`, lr {a.lr:g}, {a.epochs} epoch(s), batch "
+        f"{a.batch_size}, {a.corpus_pairs} corpus pairs per cycle plus the elites; "
+        f"greedy={a.temperature == 0}, {a.max_new_tokens} new tokens; run {out.name}: "
+        f"{summary['status']} in {run_s:.0f} s (setup {setup_s:.0f} s).\n"
     )
     print(
-        "| cycle | generated with | valid / generated | valid rate | held out | "
-        "mean / best val_accuracy | elites | adapter loss (first -> last) | train s | "
-        "why the others failed |"
+        "| cycle | generated with | answers | files | reached sandbox | valid (trained) | "
+        "valid rate | new / duplicate | distinct | held out | mean / best val_accuracy | "
+        "elites | adapter loss (first -> last) | train s | why the others failed |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---:|---:|---:|---:|---:|---|---:|---|---|---:|---|---:|---|")
     rows = []
     for row in cycles:
         s = row["stats"] or {}
         t = row["train"] or {}
+        cycle = _in_cycle(cands, row)
+        o = _outcomes(cycle, cands)
         gen = s.get("generated", 0)
         mean, best = s.get("mean_metric"), s.get("best_metric")
         loss = f"{t['first_loss']:.2f} -> {t['last_loss']:.2f}" if t.get("first_loss") else "-"
         print(
             f"| {row['cycle']} | {Path(row['adapter']).name if row['adapter'] else 'base'} "
-            f"| {s.get('valid', 0)} / {gen} | {s.get('valid_rate', 0):.0%} "
+            f"| {gen} | {o['files']} | {o['sandbox']} | {s.get('valid', 0)} "
+            f"| {s.get('valid_rate', 0):.0%} | {o['new']} / {o['dup']} | {o['distinct']} "
             f"| {gen - s.get('seen_in_training', 0)} / {gen} "
             f"| {_num(mean)} / {_num(best)} "
             f"| {s.get('novel_elites', 0)} | {loss} | {t.get('wall_s', 0):.0f} "
-            f"| {_failures(cands, row)} |"
+            f"| {_failures(cycle, cands)} |"
         )
         rows.append(
             {
                 "cycle": row["cycle"],
                 "stats": s,
+                "outcomes": o,
                 "train": {k: v for k, v in t.items() if k != "keys"},
             }
         )

@@ -11,12 +11,13 @@ model (`nasloop.finetune.tinymodel`) answers them, every answer is checked and -
 parses into a model -- trained in the sandbox, and after each cycle a LoRA adapter is
 trained on the elites so far plus a draw from a channel corpus of the seed. The prompts of
 a cycle are held out: they are the improver's, not the corpus', and the `held out` column
-counts those whose (parent, change) no training pair asked for.
+counts those whose (parent, change) no training pair asked for. `--single-change` keeps
+only the corpus variants that change one channel group (one width to write in two places).
 
 Prints a markdown section for bench/README.md: per cycle, how far the answers got (a
 file, the sandbox, trained), the valid-generation rate, how many of the valid ones were
-new or duplicates and how many distinct files they were, the metric of what trained, the
-adapter's loss and training time, and why the others failed.
+new or duplicates, how many distinct files and how many copies of a corpus variant, the
+metric of what trained, the adapter's loss and training time, and why the others failed.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 
 from nasloop.config import build_config
 from nasloop.corpus.build import CorpusOptions, build_corpus
+from nasloop.corpus.records import read_records
 from nasloop.finetune import tinymodel
 from nasloop.finetune.stats import is_valid
 from nasloop.finetune.store import CycleStore
@@ -49,6 +51,9 @@ def parse() -> argparse.Namespace:
     p.add_argument("--every", type=int, default=8, help="C: candidates per cycle")
     p.add_argument("--corpus", type=int, default=1200, help="variants in the LeNet corpus")
     p.add_argument("--corpus-pairs", type=int, default=240, help="corpus pairs per cycle")
+    p.add_argument(
+        "--single-change", action="store_true", help="corpus: only variants of one group"
+    )
     p.add_argument("--elite-repeat", type=int, default=8, help="weight of each elite's pair")
     p.add_argument("--mode", default="full", choices=["full", "delta"])
     p.add_argument("--hidden", type=int, default=128)
@@ -124,10 +129,12 @@ def _failures(cycle: list, cands: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def _outcomes(cycle: list, cands: dict) -> dict[str, int]:
-    """How far a cycle's answers got: a file, the sandbox, trained (new or a duplicate)."""
+def _outcomes(cycle: list, cands: dict, corpus: set[str]) -> dict[str, int]:
+    """How far a cycle's answers got: a file, the sandbox, trained (new or a duplicate),
+    and how many of the valid ones are a corpus variant, copied."""
     valid = [c for c in cycle if is_valid(c, cands)]
     return {
+        "copies": sum(1 for c in valid if (c.code or "").strip() in corpus),
         "files": sum(1 for c in cycle if c.code),
         "sandbox": sum(1 for c in cycle if c.eval_wall_s is not None),
         "new": sum(1 for c in valid if c.status == "ok"),
@@ -159,6 +166,11 @@ def main() -> None:
     seed = a.seed_file.read_text()
     corpus = a.work / f"{a.seed_file.stem}-{a.corpus}.jsonl"
     build_corpus(seed, a.seed_file.name, corpus, CorpusOptions(a.corpus))
+    if a.single_change:  # one channel group changed: one width to write twice, no more
+        single = corpus.with_name(corpus.stem + "-single.jsonl")
+        kept = [r for r in read_records(corpus) if len(r.mutations) == 1]
+        single.write_text("".join(r.model_dump_json() + "\n" for r in kept))
+        corpus = single
     seed_file = a.work / a.seed_file.name
     seed_file.write_text(seed)
     setup_s = time.perf_counter() - t0
@@ -176,12 +188,14 @@ def main() -> None:
         cands = {c.id: c for c in archive.candidates()}
     finally:
         archive.close()
+    variants = {r.code.strip() for r in read_records(corpus)}
     print(f"### Fine-tuning cycles ({time.strftime('%Y-%m-%d')}, {platform.machine()}, CPU)\n")
     print(
         f"`python bench/finetune_cycles.py --cycles {a.cycles} --every {a.every} "
         f"--corpus {a.corpus} --corpus-pairs {a.corpus_pairs} --mode {a.mode} "
         f"--seed-file {a.seed_file} --epochs {a.epochs} --lr {a.lr:g} "
         f"--elite-repeat {a.elite_repeat} --temperature {a.temperature:g}"
+        f"{' --single-change' if a.single_change else ''}"
         f"{f' --threads {a.threads}' if a.threads else ''}`: tiny Llama (hidden {a.hidden}, "
         f"{a.layers} layers, random weights, tokenizer trained here), LoRA r={a.r} "
         f"alpha={a.alpha} on `{a.targets}`, lr {a.lr:g}, {a.epochs} epoch(s), batch "
@@ -191,16 +205,17 @@ def main() -> None:
     )
     print(
         "| cycle | generated with | answers | files | reached sandbox | valid (trained) | "
-        "valid rate | new / duplicate | distinct | held out | mean / best val_accuracy | "
+        "valid rate | new / duplicate | distinct | corpus copies | held out | "
+        "mean / best val_accuracy | "
         "elites | adapter loss (first -> last) | train s | why the others failed |"
     )
-    print("|---|---|---:|---:|---:|---:|---:|---|---:|---|---|---:|---|---:|---|")
+    print("|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|---|---:|---|---:|---|")
     rows = []
     for row in cycles:
         s = row["stats"] or {}
         t = row["train"] or {}
         cycle = _in_cycle(cands, row)
-        o = _outcomes(cycle, cands)
+        o = _outcomes(cycle, cands, variants)
         gen = s.get("generated", 0)
         mean, best = s.get("mean_metric"), s.get("best_metric")
         loss = f"{t['first_loss']:.2f} -> {t['last_loss']:.2f}" if t.get("first_loss") else "-"
@@ -208,6 +223,7 @@ def main() -> None:
             f"| {row['cycle']} | {Path(row['adapter']).name if row['adapter'] else 'base'} "
             f"| {gen} | {o['files']} | {o['sandbox']} | {s.get('valid', 0)} "
             f"| {s.get('valid_rate', 0):.0%} | {o['new']} / {o['dup']} | {o['distinct']} "
+            f"| {o['copies']} "
             f"| {gen - s.get('seen_in_training', 0)} / {gen} "
             f"| {_num(mean)} / {_num(best)} "
             f"| {s.get('novel_elites', 0)} | {loss} | {t.get('wall_s', 0):.0f} "

@@ -148,6 +148,7 @@ def test_adapter_of_a_cycle_loads_later_as_agents_adapter(
                 "run": {"budget": 2},
                 "agents": {
                     "generator": f"hf:{tiny_model}",
+                    "improver": f"hf:{tiny_model}",  # the same model: the adapter is not its
                     "adapter": str(adapter),
                     "max_new_tokens": 16,
                     "retries": 0,
@@ -165,10 +166,13 @@ def test_adapter_of_a_cycle_loads_later_as_agents_adapter(
     assert res.returncode == 0, res.stderr[-2000:]
     archive = Archive(later / ARCHIVE)
     try:
-        calls = [c for c in archive.agent_calls() if c["role"] == "generator"]
+        all_calls = archive.agent_calls()
     finally:
         archive.close()
+    calls = [c for c in all_calls if c["role"] == "generator"]
     assert calls and all(c["model"] == f"hf:{tiny_model}+cycle-1" for c in calls)
+    improver = [c for c in all_calls if c["role"] == "improver"]
+    assert improver and all(c["model"] == f"hf:{tiny_model}" for c in improver)
 
 
 def test_kill_mid_cycle_resumes_without_redoing_work(

@@ -42,16 +42,20 @@ def _loader(kind: str) -> Loader:
 
 
 class ModelPool:
-    """Loads each distinct (kind, target) once, so two roles naming one model share it."""
+    """Loads each distinct (kind, target) once, so two roles naming one model share it.
+
+    Not when `agents.adapter` is set: the adapter is the generator's alone, so the generator
+    gets a load of its own (the base in memory twice) and the improver the plain model."""
 
     def __init__(self, agents: AgentsConfig) -> None:
         self.agents = agents
-        self.loaded: dict[tuple[str, str], ChatBackend] = {}
+        self.loaded: dict[tuple[str, str, str], ChatBackend] = {}
         self.loads = 0
 
     def get(self, kind: str, target: str, field: str) -> ChatBackend:
         """The backend for a model string; a model that cannot load is a one-line ConfigError."""
-        key = (kind, target)
+        adapter = self.agents.adapter if kind == "hf" and field == "agents.generator" else ""
+        key = (kind, target, adapter)
         if key not in self.loaded:
             try:
                 self.loaded[key] = _loader(kind)(target, self.agents, field)

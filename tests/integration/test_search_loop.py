@@ -235,6 +235,9 @@ def test_ctrl_c_marks_interrupted_and_resume_finishes(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # a suite started as a background job inherits SIGINT ignored, and so would the
+        # run (Python leaves an inherited SIG_IGN in place): give the run the default
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (out / "best.py").exists():

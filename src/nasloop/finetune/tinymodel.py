@@ -81,8 +81,9 @@ def corpus(stdlib_bytes: int = STDLIB_BYTES) -> Iterator[str]:
     yield from _stdlib_texts(stdlib_bytes)
     for _ in range(OWN_REPEAT):
         yield from _focus_texts()
+    numbers = _numbers()
     for _ in range(NUMBER_REPEAT):
-        yield _numbers()
+        yield numbers
 
 
 def train_tokenizer(  # noqa: ANN201

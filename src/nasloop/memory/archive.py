@@ -380,9 +380,13 @@ class Archive:
         sql, args = "SELECT * FROM triples", ()
         if before is not None:
             sql, args = sql + " WHERE step < ?", (before,)
-        rows = list(self.db.execute(sql + " ORDER BY step", args))
-        if last is not None:
-            rows = rows[-last:] if last > 0 else []
+        if last is None:
+            rows = list(self.db.execute(sql + " ORDER BY step", args))
+        else:  # the newest `last` in SQL, not every triple read to keep a few
+            newest = self.db.execute(
+                sql + " ORDER BY step DESC, rowid DESC LIMIT ?", (*args, max(0, last))
+            )
+            rows = list(newest)[::-1]
         return [
             Triple(
                 step=r["step"],

@@ -12,7 +12,7 @@ treat the result like any instruct model on the hub.
 
 Defaults are what the fine-tuning bench settled on: weights drawn with std 0.1 (at 0.02
 attention is near-uniform and a LoRA learns far slower); tokens that may span a line
-(`--split lines`: the LeNet seed's 2135 characters are 245 tokens; a trial measured a
+(`--split lines`: the LeNet seed's 2135 characters are 139 tokens; a trial measured a
 generator prompt at ~600 tokens split into lines, ~1350 split into words as GPT-2 does);
 and number literals split off, every integer below 1025 a token of its own, so that a
 width is one token wherever it is written (with merges that glue a number to its

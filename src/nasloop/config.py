@@ -81,6 +81,11 @@ class AgentsConfig(_Section):
     explore: float = Field(
         0.2, ge=0, le=1, description="Chance the improver mutates a top-k parent, not the best."
     )
+    operators: list[str] = Field(
+        default_factory=list,
+        description='Mutation operators the heuristic improver may ask for, e.g. ["widen", '
+        '"narrow"] to search channel widths only (empty: all of them).',
+    )
     mode: Literal["full", "delta", "auto"] = Field(
         "auto",
         description="LLM generator answers: whole file (full), a unified diff (delta), "

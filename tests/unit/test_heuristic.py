@@ -136,3 +136,38 @@ def test_prepare_warms_the_options_of_trusted_candidates_only():
     before = mutation_options.cache_info().hits
     mutation_options(code, _task())
     assert mutation_options.cache_info().hits == before + 1
+
+
+def test_width_changes_are_proposed_as_absolute_channels():
+    from nasloop.agents.heuristic import mutation_options
+    from nasloop.seeds import list_seeds
+
+    options = mutation_options(list_seeds()["lenet"], _task())
+    widths = [m for m in options if m.op in {"widen", "narrow"}]
+    assert widths and all(set(m.args) == {"channels"} for m in widths)
+    described = {m.describe() for m in widths}
+    # LeNet's conv2 has 16 channels: doubled and halved
+    assert {"widen(layer=conv2, channels=32)", "narrow(layer=conv2, channels=8)"} <= described
+
+
+def test_improver_asks_only_for_the_allowed_operators():
+    from nasloop.agents.base import ImproveRequest
+    from nasloop.agents.heuristic import HeuristicImprover
+    from nasloop.seeds import list_seeds
+
+    code = list_seeds()["lenet"]
+    ops = set()
+    for step in range(12):
+        req = ImproveRequest(
+            step=step,
+            seed=0,
+            task=_task(),
+            triples=[],
+            last=None,
+            parents=[_cand(1, "seed:lenet", 0.6, code)],
+        )
+        res = HeuristicImprover(operators=frozenset({"narrow"})).improve(req)
+        ops.add(res.instruction.mutation["op"])
+    assert ops == {"narrow"}
+    none = HeuristicImprover(operators=frozenset({"norm_swap"})).improve(req)
+    assert none.instruction is None and "no mutation of norm_swap applies" in none.error

@@ -136,3 +136,10 @@ def test_bad_prompt_overrides(tmp_path, name, text, needle):
 def test_missing_prompt_file(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_prompts({"system": str(tmp_path / "none.txt")})
+
+
+def test_heuristic_operators_are_checked_and_passed_on():
+    improver, _ = build_agents(build_config({"agents": {"operators": ["widen", "narrow"]}}))
+    assert improver.operators == {"widen", "narrow"}
+    msg = start_error({"operators": ["widen", "wden"]})
+    assert "agents.operators" in msg and "'wden'" in msg and "narrow" in msg

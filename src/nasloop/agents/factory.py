@@ -11,9 +11,22 @@ from __future__ import annotations
 from nasloop.agents.base import CodeGenerator, PromptImprover
 from nasloop.agents.heuristic import HeuristicGenerator, HeuristicImprover
 from nasloop.agents.llm.models import parse_model
-from nasloop.config import Config
+from nasloop.agents.mutation.api import operator_summaries
+from nasloop.config import Config, ConfigError
 
 ROLES = ("improver", "generator")
+
+
+def _operators(names: list[str]) -> frozenset[str]:
+    """The operators the heuristic improver may use; ConfigError on a name not registered."""
+    known = operator_summaries()
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(
+            f"bad config: field 'agents.operators': unknown operator {unknown[0]!r} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    return frozenset(names)
 
 
 def build_agents(config: Config) -> tuple[PromptImprover, CodeGenerator]:
@@ -26,6 +39,8 @@ def build_agents(config: Config) -> tuple[PromptImprover, CodeGenerator]:
         from nasloop.agents.llm.assemble import build_llm_roles  # langchain only when asked
 
         built.update(build_llm_roles(config, llm))
-    improver = built.get("improver") or HeuristicImprover(explore=a.explore)
+    improver = built.get("improver") or HeuristicImprover(
+        explore=a.explore, operators=_operators(a.operators)
+    )
     generator = built.get("generator") or HeuristicGenerator()
     return improver, generator  # type: ignore[return-value]

@@ -107,9 +107,12 @@ class HeuristicImprover:
 
     name = MODEL
 
-    def __init__(self, explore: float = 0.2, top_k: int = 5) -> None:
+    def __init__(
+        self, explore: float = 0.2, top_k: int = 5, operators: frozenset[str] = frozenset()
+    ) -> None:
         self.explore = explore
         self.top_k = top_k
+        self.operators = operators  # empty: every operator
 
     def prepare(self, candidates: list[Candidate], task: TaskInfo) -> list[Callable[[], object]]:
         """Work worth doing while the sandbox trains: the mutation options of the candidates
@@ -132,10 +135,15 @@ class HeuristicImprover:
             options = mutation_options(parent.code or "", request.task)
         except MutationError as err:
             return ImproveResult(instruction=None, error=f"parent #{parent.id}: {err}")
+        if self.operators:
+            options = tuple(m for m in options if m.op in self.operators)
         tried = {t.modification for t in request.triples if t.failure_class is not None}
         fresh = [m for m in options if m.describe() not in tried] or options
         if not fresh:
-            return ImproveResult(instruction=None, error=f"no mutation applies to #{parent.id}")
+            allowed = f" of {', '.join(sorted(self.operators))}" if self.operators else ""
+            return ImproveResult(
+                instruction=None, error=f"no mutation{allowed} applies to #{parent.id}"
+            )
         weights = operator_weights(sorted({m.op for m in fresh}), request.triples)
         ops = list(weights)
         op = rng.choices(ops, weights=[weights[o] for o in ops])[0]

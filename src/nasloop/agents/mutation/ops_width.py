@@ -95,7 +95,9 @@ def _proposals(ctx: ModelContext, op: str, factors: tuple[float, ...]) -> list[M
             new = round(group.width * factor)
             fits = all(new % n == 0 for _, n in group.divisors)
             if new != group.width and MIN_WIDTH <= new <= MAX_WIDTH and fits:
-                found.append(Mutation(op=op, layer=site.name, args={"factor": factor}))
+                # Proposed as the absolute width: what the change means can be read (and
+                # copied by a language model) without multiplying.
+                found.append(Mutation(op=op, layer=site.name, args={"channels": new}))
     return found
 
 
@@ -116,7 +118,7 @@ def _apply(ctx: ModelContext, mutation: Mutation, widen: bool) -> str:
     return edits.apply(ctx.src.module)
 
 
-@register("widen", "multiply a conv/linear output width (factor > 1) and its consumers'")
+@register("widen", "raise a conv/linear output width (channels, or factor > 1) and its consumers'")
 class Widen:
     @staticmethod
     def propose(ctx: ModelContext) -> list[Mutation]:
@@ -127,7 +129,7 @@ class Widen:
         return _apply(ctx, mutation, widen=True)
 
 
-@register("narrow", "multiply a conv/linear output width (factor < 1) and its consumers'")
+@register("narrow", "lower a conv/linear output width (channels, or factor < 1) and its consumers'")
 class Narrow:
     @staticmethod
     def propose(ctx: ModelContext) -> list[Mutation]:

@@ -206,6 +206,13 @@ class FinetuneConfig(_Section):
         description='Modules given LoRA adapters: ["all-linear"] or names like "q_proj".',
     )
     learning_rate: float = Field(2e-4, gt=0, description="AdamW learning rate of the adapter.")
+    warmup: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Share of a cycle's steps over which the learning rate rises from zero "
+        "(each cycle starts a new optimizer on the adapter it continues).",
+    )
     epochs: int = Field(2, ge=1, description="Passes over the cycle's pairs.")
     batch_size: int = Field(4, ge=1, description="Pairs per optimizer step.")
     max_length: int = Field(

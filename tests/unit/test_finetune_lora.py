@@ -99,3 +99,13 @@ def test_report_round_trips_as_json() -> None:
         learning_rate=1e-3,
     )
     assert TrainReport.model_validate_json(report.model_dump_json()) == report
+
+
+def test_learning_rate_warms_up_then_decays():
+    from nasloop.finetune.lora import _lr_factor
+
+    plain = [_lr_factor(9, 0.0, s) for s in range(9)]
+    assert plain[0] == 1.0 and plain[-1] == pytest.approx(2 / 10)
+    warm = [_lr_factor(9, 0.3, s) for s in range(9)]
+    assert warm[:3] == pytest.approx([1 / 4, 2 / 4, 3 / 4])  # 3 of 9 steps rising
+    assert warm[3:] == plain[3:]

@@ -23,6 +23,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ class TrainReport(BaseModel):
     alpha: int
     target_modules: list[str]
     learning_rate: float
+    warmup: float = 0.0  # share of the steps the rate rose over
     last_lr: float | None = None  # the learning rate of the last step (decayed linearly)
     quantized: bool = False  # QLoRA on a 4-bit (or 8-bit) base
     device: str = "cpu"
@@ -340,6 +342,7 @@ def train_adapter(
         alpha=cfg.alpha,
         target_modules=list(cfg.target_modules),
         learning_rate=cfg.learning_rate,
+        warmup=cfg.warmup,
         quantized=quantized,
         device=str(_device(base)),
         trainable_params=sum(p.numel() for p in params),
@@ -367,6 +370,15 @@ def _adapter(peft: Any, base: Any, cfg: FinetuneConfig, init: Path | None) -> An
         return peft.get_peft_model(base, config)
 
 
+def _lr_factor(planned: int, warmup: float, step: int) -> float:
+    """The learning rate's multiplier at optimizer step `step` of `planned`: a linear rise
+    over the first `warmup` share of the steps, then a linear decay towards zero."""
+    rise = math.ceil(warmup * planned)
+    if step < rise:
+        return (step + 1) / (rise + 1)
+    return 1.0 - step / (planned + 1)
+
+
 def _fit(
     model: Any,
     params: list[Any],
@@ -377,12 +389,13 @@ def _fit(
     """AdamW over `encoded` for cfg.epochs: shuffled per epoch (seeded), batch_size
     sequences per optimizer step (accumulated one at a time, loss averaged over the step's
     answer tokens), gradients clipped to norm 1, the learning rate decayed linearly from
-    cfg.learning_rate towards zero over the cycle's steps (as transformers' Trainer does)."""
+    cfg.learning_rate towards zero over the cycle's steps (as transformers' Trainer does),
+    after rising from zero over the first cfg.warmup share of them."""
     import torch
 
     optim = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=0.0)
     planned = cfg.epochs * math.ceil(len(encoded) / cfg.batch_size)
-    decay = torch.optim.lr_scheduler.LambdaLR(optim, lambda step: 1.0 - step / (planned + 1))
+    decay = torch.optim.lr_scheduler.LambdaLR(optim, partial(_lr_factor, planned, cfg.warmup))
     rng = random.Random(seed)
     losses: list[float] = []
     first_loss = last_loss = last_lr = math.nan

@@ -1,7 +1,7 @@
 """Fine-tuning cycles from nothing: does a tiny coder with random weights learn to write
 valid candidates from nasloop's own channel corpus and elites, on CPU, in minutes?
 
-    .venv/bin/python bench/finetune_cycles.py [--cycles 6] [--every 8] [--threads 2] [--table RUN]
+    .venv/bin/python bench/finetune_cycles.py [--cycles 9] [--every 8] [--threads 1] [--table RUN]
         [--seed-file bench/lenet_compact.py] [--work /tmp/nasloop-ftbench]
 
 What runs is the real search (`nasloop finetune` as a library call) from one seed,
@@ -59,7 +59,7 @@ def parse() -> argparse.Namespace:
         default=[SEED],
         help="the seed architectures (each gets an equal share of the corpus)",
     )
-    p.add_argument("--cycles", type=int, default=6)
+    p.add_argument("--cycles", type=int, default=9)
     p.add_argument("--every", type=int, default=8, help="C: candidates per cycle")
     p.add_argument("--corpus", type=int, default=1200, help="variants in the LeNet corpus")
     p.add_argument("--corpus-pairs", type=int, default=500, help="corpus pairs per cycle")
@@ -84,7 +84,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--targets", default="all-linear,lm_head")
     p.add_argument("--max-new-tokens", type=int, default=260)
     p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--threads", type=int, default=2, help="torch threads (0: torch's choice)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--table", type=Path, help="print the table of this finished run (same arguments)"

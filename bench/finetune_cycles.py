@@ -38,8 +38,7 @@ from nasloop.config import build_config
 from nasloop.corpus.build import CorpusOptions, build_corpus
 from nasloop.corpus.records import read_records
 from nasloop.finetune import tinymodel
-from nasloop.finetune.cycle import _key_hash
-from nasloop.finetune.pairs import seen_key
+from nasloop.finetune.pairs import prompt_key, trained_keys
 from nasloop.finetune.stats import is_valid
 from nasloop.finetune.store import CycleStore
 from nasloop.memory.archive import Archive
@@ -126,17 +125,21 @@ def settings(a: argparse.Namespace, model: Path, corpus: Path, seed_files: list[
     }
 
 
+def _digits() -> tuple[tuple[int, int, int, int], int]:
+    """The input shape (batch 1) and class count of the embedded default the run uses."""
+    task = task_info(build_config({}))
+    _, c, h, w = task.in_shape
+    return (1, c, h, w), task.num_classes
+
+
+DIGITS = _digits()
+
+
 def _hold_out(records: list, seed: str, a: argparse.Namespace) -> list:
     """The corpus without the variants the improver can ask of the seed in one step, so that
     no prompt of the loop is a training pair (its parent is the seed or a generated file)."""
-    task = task_info(build_config({}))  # the embedded default's digits, as the run uses
-    _, c, h, w = task.in_shape
     ops = {o for o in a.operators.split(",") if o}
-    asked = {
-        m.describe()
-        for m in applicable_mutations(seed, (1, c, h, w), task.num_classes)
-        if not ops or m.op in ops
-    }
+    asked = {m.describe() for m in applicable_mutations(seed, *DIGITS) if not ops or m.op in ops}
     return [r for r in records if r.description not in asked]
 
 
@@ -185,15 +188,13 @@ def _as_asked(cycle: list, cands: dict, asked: dict[int, dict]) -> str:
     makes of the instruction (only seeds are rewritten here: the mutation engine executes
     the parent in this process, and generated files are run in the sandbox alone)."""
     hits = total = 0
-    task = task_info(build_config({}))
-    _, c, h, w = task.in_shape
     for cand in cycle:
         parent = cands.get(cand.parent_id)
         spec = (asked.get(cand.id) or {}).get("mutation")
         if parent is None or not parent.origin.startswith("seed:") or not spec:
             continue
         total += 1
-        want = apply_mutation(parent.code, Mutation(**spec), (1, c, h, w), task.num_classes)
+        want = apply_mutation(parent.code, Mutation(**spec), *DIGITS)
         hits += int(bool(cand.code) and cand.code.strip() == want.strip())
     return f"{hits} / {total}"
 
@@ -201,16 +202,12 @@ def _as_asked(cycle: list, cands: dict, asked: dict[int, dict]) -> str:
 def _held_out_valid(cycles: list, row: dict, cands: dict, asked: dict[int, dict]) -> str:
     """Valid answers among the cycle's held-out prompts: those whose (parent, change) no
     training pair of an earlier cycle asked for (the figure that cannot be recall)."""
-    keys = {
-        k for c in cycles if c["cycle"] < row["cycle"] for k in (c["train"] or {}).get("keys", [])
-    }
+    keys = trained_keys(cycles, row["cycle"])
     valid = held = 0
     for cand in _in_cycle(cands, row):
         parent = cands.get(cand.parent_id)
         mod = (asked.get(cand.id) or {}).get("modification")
-        if parent is None or mod is None:
-            continue
-        if _key_hash(seen_key(parent.code or "", mod)) in keys:
+        if parent is None or mod is None or prompt_key(parent.code or "", mod) in keys:
             continue
         held += 1
         valid += int(is_valid(cand, cands))
@@ -236,10 +233,11 @@ def _run(a: argparse.Namespace) -> tuple[Path, Path, dict, float, float]:
     if not (model / "config.json").exists():
         tinymodel.build(model, hidden=a.hidden, layers=a.layers, seed=a.seed)
     records, seed_files = [], []
+    share = a.corpus // len(a.seed_file)  # variants per seed
     for path in a.seed_file:
         seed = path.read_text()
-        own = a.work / f"{path.stem}-{a.corpus // len(a.seed_file)}.jsonl"
-        build_corpus(seed, path.name, own, CorpusOptions(a.corpus // len(a.seed_file)))
+        own = a.work / f"{path.stem}-{share}.jsonl"
+        build_corpus(seed, path.name, own, CorpusOptions(share))
         records += _hold_out(read_records(own), seed, a)
         seed_files.append(a.work / path.name)
         seed_files[-1].write_text(seed)

@@ -11,7 +11,6 @@ gets last, the cycle row by its `finished_at`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import time
@@ -21,7 +20,7 @@ from typing import Any
 from nasloop.config import Config, ConfigError
 from nasloop.corpus.records import read_records
 from nasloop.finetune.elites import select_elites
-from nasloop.finetune.pairs import PairMaker, draw, seen_key
+from nasloop.finetune.pairs import PairMaker, draw, prompt_key, trained_keys
 from nasloop.finetune.stats import cycle_stats, reliability
 from nasloop.finetune.store import CycleStore
 from nasloop.graph.evaluate import job_for
@@ -36,10 +35,6 @@ def adapter_name(cycle: int) -> str:
     """The adapter that generates `cycle` (trained after cycle - 1), relative to the run
     directory, so that a run directory can be moved or forked."""
     return f"{ADAPTERS}/cycle-{cycle}"
-
-
-def _key_hash(key: str) -> str:
-    return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
 def check_finetune(config: Config, agents: tuple[object, object]) -> None:
@@ -204,12 +199,7 @@ class FinetuneCycles:
 
     def _seen(self, generated: list[Candidate], cycle: int) -> int:
         """How many of the cycle's prompts asked for a (parent, change) trained on before."""
-        keys = {
-            k
-            for c in self.store.cycles()
-            if c["cycle"] < cycle
-            for k in (c["train"] or {}).get("keys", [])
-        }
+        keys = trained_keys(self.store.cycles(), cycle)
         if not keys:
             return 0
         return sum(self._prompt_key(cand) in keys for cand in generated)
@@ -220,7 +210,7 @@ class FinetuneCycles:
         if raw is None or cand.parent_id is None:
             return None
         parent = self.res.archive.get(cand.parent_id).code or ""
-        return _key_hash(seen_key(parent, raw.get("modification", "")))
+        return prompt_key(parent, raw.get("modification", ""))
 
     def _corpus_records(self) -> list:
         if self._corpus is None:
@@ -273,7 +263,7 @@ class FinetuneCycles:
             pair = self.pairs.from_record(record, rng.choice(contexts) if contexts else None)
             if pair is not None:
                 pairs.append(pair)
-                keys.append(_key_hash(seen_key(record.parent_code, record.description)))
+                keys.append(prompt_key(record.parent_code, record.description))
         return pairs, keys
 
     def _reliability(self, cycle: int, generated: list[Candidate]):  # noqa: ANN202

@@ -12,6 +12,7 @@ in a ```diff block (delta and auto mode: auto asks for a diff first).
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -97,15 +98,10 @@ class PairMaker:
         """The contexts the run's generator was asked in: for each of the `last` generated
         candidates, its instruction's problem and expected effect and the history it saw."""
         found: list[Context] = []
-        for cand in reversed(archive.candidates()):
-            raw = archive.instruction(cand.id) if cand.parent_id is not None else None
-            if raw is None:
-                continue
+        for step, raw in archive.recent_instructions(last):
             ins = Instruction.model_validate(raw)
-            history = self.builder.history(archive.triples(last=self.k, before=cand.step))
+            history = self.builder.history(archive.triples(last=self.k, before=step))
             found.append(Context(ins.problem, ins.expected_effect, tuple(history)))
-            if len(found) >= last:
-                break
         return found
 
     def from_record(self, record: CorpusRecord, context: Context | None = None) -> Pair | None:
@@ -134,6 +130,14 @@ def draw(records: Sequence[CorpusRecord], n: int, seed: int) -> list[CorpusRecor
     return random.Random(seed).sample(list(records), n)
 
 
-def seen_key(parent_code: str, modification: str) -> str:
-    """What makes a generation prompt the same as a training pair's (held-out check)."""
-    return f"{parent_code.strip()}\x00{modification.strip()}"
+def prompt_key(parent_code: str, modification: str) -> str:
+    """What makes a generation prompt the same as a training pair's (held-out check): a
+    short hash of the parent's code and the change asked for."""
+    key = f"{parent_code.strip()}\x00{modification.strip()}"
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+def trained_keys(cycles: Sequence[dict], before: int) -> set[str]:
+    """The prompt keys of every pair trained on after the cycles numbered below `before`
+    (rows of the `finetune_cycles` table, as `CycleStore.cycles()` returns them)."""
+    return {k for c in cycles if c["cycle"] < before for k in (c["train"] or {}).get("keys", [])}

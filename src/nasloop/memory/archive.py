@@ -181,6 +181,17 @@ class Archive:
         ).fetchone()
         return json.loads(row["instruction"]) if row and row["instruction"] else None
 
+    def recent_instructions(self, last: int) -> list[tuple[int, dict[str, Any]]]:
+        """(step, instruction) of the newest `last` candidates made from a parent by an
+        instruction, newest first (code and results are not read)."""
+        rows = self.db.execute(
+            "SELECT step, instruction FROM candidates WHERE parent_id IS NOT NULL"
+            " AND instruction IS NOT NULL AND instruction != ''"
+            " ORDER BY step DESC, id DESC LIMIT ?",
+            (max(0, last),),
+        )
+        return [(int(r["step"]), json.loads(r["instruction"])) for r in rows]
+
     def get(self, cid: int) -> Candidate:
         row = self.db.execute(
             f"SELECT {_CANDIDATE_COLS} FROM candidates WHERE id = ?", (cid,)

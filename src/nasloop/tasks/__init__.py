@@ -1,0 +1,1 @@
+"""Search tasks as plugins: one folder per task kind, registered by name."""

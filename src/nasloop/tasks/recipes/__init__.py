@@ -1,0 +1,1 @@
+"""The training-recipe search task: loss x optimizer for fixed architectures."""

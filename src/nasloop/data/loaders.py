@@ -1,7 +1,8 @@
-"""Datasets as in-memory tensors with a fixed-seed train/val/test split.
+"""Datasets as in-memory tensors with a fixed-seed train/val/test split, in the shape the
+dataset table (`nasloop.data.table`) gives.
 
 `digits` (scikit-learn, ships offline) is the default. The torchvision datasets and
-ImageFolder are imported lazily and need the `nasloop[vision]` extra.
+ImageFolder are imported lazily.
 """
 
 from __future__ import annotations
@@ -13,19 +14,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-VISION = {
-    "mnist": ("MNIST", 1, 28),
-    "cifar10": ("CIFAR10", 3, 32),
-    "cifar100": ("CIFAR100", 3, 32),
-    "svhn": ("SVHN", 3, 32),
-    "imagenette": ("Imagenette", 3, 64),
-    "celeba-gender": ("CelebA", 3, 64),
-}
-NAMES = ("digits", *VISION, "imagefolder:PATH")
+from nasloop.data.table import DATASETS, DatasetError, DatasetInfo, dataset_info
 
-
-class DatasetError(Exception):
-    """A dataset is unknown or not available; the message is one line saying what to do."""
+DEFAULT_DATA_DIR = "~/.cache/nasloop/data"
 
 
 @dataclass(frozen=True)
@@ -75,16 +66,17 @@ def _normalised(name: str, tx: torch.Tensor, ty: torch.Tensor, vx: torch.Tensor,
 
 
 def load_digits(seed: int = 0) -> DatasetSplits:
-    """scikit-learn digits: 1797 8x8 images resized to 1x32x32, split 60/20/20 by `seed`."""
+    """scikit-learn digits: 1797 8x8 images resized to the table's size, split 60/20/20."""
     import torch
     import torch.nn.functional as F
     from sklearn.datasets import load_digits as sk_digits
 
+    info = DATASETS["digits"]
     bunch = sk_digits()
     x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
+    x = F.interpolate(x, size=(info.size, info.size), mode="bilinear", align_corners=False)
     y = torch.tensor(bunch.target, dtype=torch.int64)
-    return _split(x, y, seed, "digits", 10)
+    return _split(x, y, seed, info.name, info.classes)
 
 
 def _stack(ds: Any, size: int, label: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,15 +100,12 @@ def _how_to(name: str, root: Path, cls: str) -> str:
             f"(or copy the files there) and pass --data-dir {root}")
 
 
-def _open_vision(name: str, data_dir: Path, download: bool) -> tuple[Any, Any, Any]:
-    """The torchvision train and test sets of `name` (and a label mapper, or None)."""
-    try:
-        import torchvision
-        from torchvision import transforms
-    except ImportError:
-        raise DatasetError(
-            f"dataset {name!r} needs torchvision: pip install 'nasloop[vision]'") from None
-    cls_name, _, size = VISION[name]
+def _open_vision(info: DatasetInfo, data_dir: Path, download: bool) -> tuple[Any, Any, Any]:
+    """The torchvision train and test sets of `info` (and a label mapper, or None)."""
+    import torchvision
+    from torchvision import transforms
+
+    name, cls_name, size = info.name, info.vision_class or "", info.size
     cls = getattr(torchvision.datasets, cls_name, None)
     if cls is None:
         raise DatasetError(f"dataset {name!r} needs a newer torchvision (no {cls_name})")
@@ -144,13 +133,11 @@ def _open_vision(name: str, data_dir: Path, download: bool) -> tuple[Any, Any, A
     return train, test, label
 
 
-def _vision(name: str, data_dir: Path, seed: int, download: bool) -> DatasetSplits:
-    train, test, label = _open_vision(name, data_dir, download)
-    size = VISION[name][2]
-    tx, ty = _stack(train, size, label)
-    sx, sy = _stack(test, size, label)
-    num_classes = 2 if name == "celeba-gender" else int(ty.max()) + 1
-    return _holdout(name, tx, ty, sx, sy, seed, num_classes)
+def _vision(info: DatasetInfo, data_dir: Path, seed: int, download: bool) -> DatasetSplits:
+    train, test, label = _open_vision(info, data_dir, download)
+    tx, ty = _stack(train, info.size, label)
+    sx, sy = _stack(test, info.size, label)
+    return _holdout(info.name, tx, ty, sx, sy, seed, info.classes)
 
 
 def _holdout(name: str, tx: torch.Tensor, ty: torch.Tensor, sx: torch.Tensor, sy: torch.Tensor,
@@ -164,44 +151,35 @@ def _holdout(name: str, tx: torch.Tensor, ty: torch.Tensor, sx: torch.Tensor, sy
     return _normalised(name, tx[tr], ty[tr], tx[va], ty[va], sx, sy, num_classes)
 
 
-def _image_folder(path: Path, seed: int) -> DatasetSplits:
-    try:
-        from torchvision import datasets, transforms
-    except ImportError:
-        raise DatasetError("imagefolder datasets need torchvision: "
-                           "pip install 'nasloop[vision]'") from None
-    if not path.is_dir():
-        raise DatasetError(f"image folder {path} does not exist; give a folder with one "
-                           "sub-folder of images per class")
-    tf = transforms.Compose([transforms.Resize((64, 64)), transforms.ToTensor()])
-    ds = datasets.ImageFolder(str(path), transform=tf)
-    x, y = _stack(ds, 64)
-    return _split(x, y, seed, f"imagefolder:{path}", len(ds.classes))
+def _image_folder(info: DatasetInfo, seed: int) -> DatasetSplits:
+    from torchvision import datasets, transforms
+
+    path = info.source.split(":", 1)[1]
+    tf = transforms.Compose([transforms.Resize((info.size, info.size)), transforms.ToTensor()])
+    ds = datasets.ImageFolder(path, transform=tf)
+    x, y = _stack(ds, info.size)
+    return _split(x, y, seed, info.name, len(ds.classes))
 
 
 def load_dataset(name: str = "digits", data_dir: str | Path | None = None, seed: int = 0,
                  download: bool = False) -> DatasetSplits:
-    """Load `name` into memory with a split fixed by `seed`.
+    """Load `name` (a table name or `imagefolder:PATH`) with a split fixed by `seed`.
 
-    Names: digits, mnist, cifar10, cifar100, svhn, imagenette, celeba-gender, or
-    `imagefolder:PATH`. torchvision sets are read from `data_dir/NAME` and only downloaded
-    when `download` is true (the sandbox never downloads; see `prepare_dataset`).
+    torchvision sets are read from `data_dir/NAME` and only downloaded when `download` is
+    true (the sandbox never downloads; see `prepare_dataset`).
     """
-    key = name.lower()
-    if key == "digits":
+    info = dataset_info(name)
+    if info.source == "sklearn":
         return load_digits(seed)
-    if key.startswith("imagefolder:"):
-        return _image_folder(Path(name.split(":", 1)[1]).expanduser(), seed)
-    if key in VISION:
-        root = Path(data_dir or "~/.cache/nasloop/data").expanduser()
-        return _vision(key, root, seed, download)
-    raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(NAMES)}")
+    if info.source.startswith("folder:"):
+        return _image_folder(info, seed)
+    root = Path(data_dir or DEFAULT_DATA_DIR).expanduser()
+    return _vision(info, root, seed, download)
 
 
 def prepare_dataset(name: str, data_dir: str | Path | None = None) -> None:
     """Download a torchvision dataset into `data_dir` (outside the sandbox, which has no
     network). A no-op for digits and image folders."""
-    key = name.lower()
-    if key in VISION:
-        root = Path(data_dir or "~/.cache/nasloop/data").expanduser()
-        _open_vision(key, root, download=True)
+    info = dataset_info(name)
+    if info.vision_class is not None:
+        _open_vision(info, Path(data_dir or DEFAULT_DATA_DIR).expanduser(), download=True)

@@ -1,0 +1,128 @@
+"""Checking a candidate before training: load it, build its Net, dry-forward a batch of 2.
+
+`dry_check` is for trusted code only: it executes the file in the caller's process without
+any isolation (the sandbox's candidate process and the tests call it). The sandbox child
+runs the same checks through `trainer.run_job`.
+"""
+
+from __future__ import annotations
+
+import linecache
+import sys
+import types
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from nasloop.sandbox.classify import CandidateFailure
+from nasloop.sandbox.failures import FailureClass
+from nasloop.tasks.image_classification.contract import Form, detect_form, init_arity
+
+if TYPE_CHECKING:
+    from torch import nn
+
+CODE_NAME = "<candidate>"
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    """What the pre-training check found: the form, parameter count, forward FLOPs/sample."""
+
+    form: Form
+    params: int
+    flops: float
+
+
+def load_module(code: str) -> types.ModuleType:
+    """Execute candidate source as a fresh module named `nasloop_candidate`."""
+    module = types.ModuleType("nasloop_candidate")
+    module.__file__ = CODE_NAME
+    linecache.cache[CODE_NAME] = (len(code), None, code.splitlines(True), CODE_NAME)
+    sys.modules["nasloop_candidate"] = module
+    exec(compile(code, CODE_NAME, "exec"), module.__dict__)  # noqa: S102 - sandboxed by caller
+    return module
+
+
+def default_prm(lr: float, momentum: float, batch: int, epochs: int) -> dict[str, Any]:
+    """Hyperparameters handed to a LEMUR `Net` (the keys the LEMUR corpus expects)."""
+    return {"lr": lr, "momentum": momentum, "dropout": 0.2, "batch": batch, "epoch": epochs,
+            "weight_decay": 0.0, "transform": "norm"}
+
+
+def build_model(module: types.ModuleType, form: Form, code: str, in_shape: tuple[int, ...],
+                num_classes: int, prm: dict[str, Any], device: str) -> nn.Module:
+    """Instantiate `Net` following its form; a wrong constructor is a contract failure."""
+    import torch
+
+    net_cls = getattr(module, "Net", None)
+    if not isinstance(net_cls, type) or not issubclass(net_cls, torch.nn.Module):
+        raise CandidateFailure(FailureClass.CONTRACT, "Net is not a torch.nn.Module subclass")
+    if form == "lemur":
+        args: tuple[Any, ...] = (in_shape, (num_classes,), prm, torch.device(device))
+    else:
+        args = () if not init_arity(code) else (in_shape, (num_classes,))
+    model = net_cls(*args)
+    return model.to(device)
+
+
+def count_params(model: nn.Module) -> int:
+    """Number of parameters (uninitialised lazy parameters count as zero)."""
+    from torch.nn.parameter import UninitializedParameter
+
+    return sum(p.numel() for p in model.parameters()
+               if not isinstance(p, UninitializedParameter))
+
+
+def dry_forward(model: nn.Module, in_shape: tuple[int, ...], num_classes: int,
+                max_params: int, device: str) -> tuple[int, float]:
+    """Forward a batch of 2 with the real input shape; check output shape and parameter cap.
+
+    Returns (params, forward FLOPs per sample, counted by torch's FlopCounterMode).
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    params = count_params(model)
+    if params > max_params:
+        raise CandidateFailure(FailureClass.PARAMS, f"{params} parameters > cap {max_params}")
+    x = torch.randn(2, *in_shape[1:], device=device)
+    model.eval()
+    with torch.no_grad():
+        counter = FlopCounterMode(display=False)
+        with counter:
+            out = model(x)
+    check_output(out, 2, num_classes)
+    params = count_params(model)
+    if params > max_params:
+        raise CandidateFailure(FailureClass.PARAMS, f"{params} parameters > cap {max_params}")
+    return params, counter.get_total_flops() / 2
+
+
+def check_output(out: Any, batch: int, num_classes: int) -> None:
+    """Raise SHAPE unless `out` is a (batch, num_classes) tensor."""
+    import torch
+
+    if not isinstance(out, torch.Tensor):
+        raise CandidateFailure(FailureClass.SHAPE,
+                               f"forward returned {type(out).__name__}, not a tensor")
+    if tuple(out.shape) != (batch, num_classes):
+        raise CandidateFailure(FailureClass.SHAPE, f"output shape {tuple(out.shape)} != "
+                                                   f"expected {(batch, num_classes)}")
+
+
+def dry_check(code: str, in_shape: tuple[int, ...], num_classes: int,
+              max_params: int) -> CheckInfo:
+    """Check a candidate in THIS process (trusted code only: no sandbox, no limits).
+
+    Raises ContractError or CandidateFailure (both carry `failure_class`) or the
+    candidate's own exception; `classify_exception` maps any of them to a class.
+    """
+    import torch
+
+    form = detect_form(code)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        module = load_module(code)
+        prm = default_prm(0.01, 0.9, in_shape[0], 1)
+        model = build_model(module, form, code, in_shape, num_classes, prm, "cpu")
+        params, flops = dry_forward(model, in_shape, num_classes, max_params, "cpu")
+    return CheckInfo(form, params, flops)

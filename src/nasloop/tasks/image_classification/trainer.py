@@ -1,0 +1,273 @@
+"""Train and validate one candidate in the *current* process (the sandbox child calls
+`run_job`); the checks before training live in `checks`.
+
+`dry_check` (re-exported from `checks`) is for trusted code only: it executes the candidate
+in the caller's process without any isolation.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+from nasloop.sandbox.classify import CandidateFailure, classify_exception, traceback_tail
+from nasloop.sandbox.failures import FailureClass
+from nasloop.tasks.image_classification.checks import (
+    CODE_NAME,
+    CheckInfo,
+    build_model,
+    check_output,
+    default_prm,
+    dry_check,
+    dry_forward,
+    load_module,
+)
+from nasloop.tasks.image_classification.contract import detect_form
+from nasloop.tasks.image_classification.settings import TrainSettings
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from nasloop.data.loaders import DatasetSplits
+    from nasloop.sandbox.job import EvalJob
+
+__all__ = ["CheckInfo", "dry_check", "preload", "run_job", "warm_up"]
+
+
+class GuardedLoss:
+    """Wraps a candidate's loss and raises NAN_LOSS on a non-finite value."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.tripped = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        loss = self.inner(*args, **kwargs)
+        if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss.detach()).all()):
+            self.tripped = True
+            raise CandidateFailure(FailureClass.NAN_LOSS, f"loss became {loss.detach().sum()}")
+        return loss
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def to(self, *args: Any, **kwargs: Any) -> GuardedLoss:
+        if hasattr(self.inner, "to"):
+            self.inner = self.inner.to(*args, **kwargs)
+        return self
+
+
+def _guard_lemur(model: nn.Module) -> GuardedLoss:
+    criteria = getattr(model, "criteria", None)
+    if criteria is None or getattr(model, "optimizer", None) is None:
+        raise CandidateFailure(FailureClass.CONTRACT,
+                               "train_setup() must set self.criteria and self.optimizer")
+    if isinstance(criteria, (tuple, list)) and criteria:
+        guard = GuardedLoss(criteria[0])
+        model.criteria = type(criteria)([guard, *criteria[1:]])
+    elif callable(criteria):
+        guard = GuardedLoss(criteria)
+        model.criteria = guard
+    else:
+        raise CandidateFailure(FailureClass.CONTRACT, "self.criteria must be a tuple of losses")
+    return guard
+
+
+def _check_finite_params(model: nn.Module) -> None:
+    import torch
+
+    for p in model.parameters():
+        if not bool(torch.isfinite(p.detach()).all()):
+            raise CandidateFailure(FailureClass.NAN_LOSS, "parameters became NaN or inf")
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int,
+             device: str, batch: int = 256) -> float:
+    """Accuracy of `model` on (x, y)."""
+    import torch
+
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(y), batch):
+            out = model(x[i:i + batch].to(device))
+            check_output(out, len(y[i:i + batch]), num_classes)
+            correct += int((out.argmax(dim=1).cpu() == y[i:i + batch]).sum())
+    return correct / max(len(y), 1)
+
+
+def _loader(splits: DatasetSplits, s: TrainSettings, seed: int) -> Any:
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(TensorDataset(splits.train_x, splits.train_y), batch_size=s.batch_size,
+                      shuffle=True, generator=gen)
+
+
+def _make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
+    import torch
+
+    if s.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=s.lr)
+    if s.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=s.lr)
+    return torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum)
+
+
+def train_bare(model: nn.Module, splits: DatasetSplits, s: TrainSettings, seed: int,
+               device: str) -> int:
+    """Train a bare-form model: cross-entropy, the settings' optimizer, cosine per step."""
+    import torch
+
+    loader = _loader(splits, s, seed)
+    opt = _make_optimizer(model, s)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, s.epochs * len(loader)))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    for _ in range(s.epochs):
+        model.train()
+        for xb, yb in loader:
+            xb, yb = xb.to(device), yb.to(device)
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            if not bool(torch.isfinite(loss.detach())):
+                raise CandidateFailure(FailureClass.NAN_LOSS, f"loss became {loss.item()}")
+            loss.backward()
+            opt.step()
+            sched.step()
+    return s.epochs
+
+
+def train_lemur(model: Any, splits: DatasetSplits, s: TrainSettings, seed: int,
+                prm: dict[str, Any]) -> int:
+    """Honour the LEMUR form: train_setup(prm), then learn(train_data) once per epoch."""
+    model.train_setup(prm)
+    guard = _guard_lemur(model)
+    loader = _loader(splits, s, seed)
+    for _ in range(s.epochs):
+        model.train()
+        model.learn(loader)
+        if guard.tripped:
+            raise CandidateFailure(FailureClass.NAN_LOSS, "loss became NaN or inf")
+        _check_finite_params(model)
+    return s.epochs
+
+
+def _peak_mem_mb(device: str) -> float:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def preload() -> None:
+    """Import what checking and training need, so a forked child imports nothing of ours."""
+    import torch.nn.parameter  # noqa: F401
+    import torch.optim.lr_scheduler  # noqa: F401
+    import torch.utils.data  # noqa: F401
+    import torch.utils.flop_counter  # noqa: F401
+
+    from nasloop.sandbox import isolation  # noqa: F401
+
+    warm_up()
+
+
+WARM_UP_CODE = """
+import torch.nn as nn
+class Net(nn.Module):
+    def __init__(self, in_shape, out_shape):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(in_shape[1], 2, 3), nn.BatchNorm2d(2), nn.ReLU(),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2, out_shape[0]))
+    def forward(self, x):
+        return self.body(x)
+"""
+
+
+def warm_up() -> None:
+    """Pay the lazy first-use costs once in the worker (the flop counter pulls in
+    torch._dynamo, ~3 s), so forked children do not.
+
+    No backward pass and no CUDA query here: either would poison every later fork (the
+    autograd engine starts per-device threads, CUDA's state cannot be forked)."""
+    import torch
+
+    from nasloop.tasks.image_classification.contract import detect_form
+
+    with torch.random.fork_rng(devices=[]):
+        module = load_module(WARM_UP_CODE)
+        form = detect_form(WARM_UP_CODE)
+        model = build_model(module, form, WARM_UP_CODE, (2, 1, 8, 8), 2, {}, "cpu")
+        dry_forward(model, (2, 1, 8, 8), 2, 10**6, "cpu")
+        model.train()
+        with torch.no_grad():
+            loss = torch.nn.CrossEntropyLoss()(model(torch.randn(2, 1, 8, 8)),
+                                               torch.tensor([0, 1]))
+        torch.isfinite(loss).all()
+        for p in model.parameters():
+            p.grad = torch.zeros_like(p)
+        for name in ("sgd", "adam", "adamw"):
+            opt = _make_optimizer(model, TrainSettings(optimizer=name))  # type: ignore[arg-type]
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=2)
+            if name == "sgd":  # Adam's step asks CUDA about graph capture: cuInit, no fork
+                opt.step()
+                sched.step()
+        evaluate(model, torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 0, 1]), 2, "cpu")
+    sys.modules.pop("nasloop_candidate", None)
+
+
+def run_job(job: EvalJob, splits: DatasetSplits) -> dict[str, Any]:
+    """Check and train `job` here; return EvalResult fields (never raises for the candidate)."""
+    import torch
+
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"candidate_id": job.candidate_id, "status": "failed"}
+    phase = "parse"
+    try:
+        s = TrainSettings.model_validate(job.params)
+        form = detect_form(job.code)
+        out["form"] = form
+        torch.manual_seed(job.seed)
+        phase = "import"
+        module = load_module(job.code)
+        in_shape = (s.batch_size, *splits.in_shape[1:])
+        prm = default_prm(s.lr, s.momentum, s.batch_size, s.epochs)
+        phase = "__init__"
+        model = build_model(module, form, job.code, in_shape, splits.num_classes, prm,
+                            job.device)
+        phase = "dry forward"
+        params, flops = dry_forward(model, in_shape, splits.num_classes, s.max_params,
+                                    job.device)
+        check_s = time.perf_counter() - t0
+        phase = "training"
+        t1 = time.perf_counter()
+        if form == "lemur":
+            epochs = train_lemur(model, splits, s, job.seed, prm)
+        else:
+            epochs = train_bare(model, splits, s, job.seed, job.device)
+        train_s = time.perf_counter() - t1
+        phase = "validation"
+        acc = evaluate(model, splits.val_x, splits.val_y, splits.num_classes, job.device)
+        if not math.isfinite(acc):
+            raise CandidateFailure(FailureClass.NAN_LOSS, "validation accuracy is not finite")
+    except BaseException as exc:  # noqa: BLE001 - every candidate failure is classified
+        cls, msg = classify_exception(exc, phase)
+        if phase == "import" and isinstance(exc, SyntaxError):
+            cls = FailureClass.SYNTAX
+        out.update(failure_class=cls.value, message=msg,
+                   traceback_tail=traceback_tail(exc, code_name=CODE_NAME))
+        out["wall_s"] = time.perf_counter() - t0
+        return out
+    out.update(status="ok", metrics={
+        "val_accuracy": acc, "params": float(params), "flops": float(flops),
+        "train_s": train_s, "epochs": float(epochs), "check_s": check_s,
+        "peak_mem_mb": _peak_mem_mb(job.device)})
+    out["wall_s"] = time.perf_counter() - t0
+    return out

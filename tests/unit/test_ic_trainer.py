@@ -1,0 +1,98 @@
+"""The trainer, in-process, on our own (trusted) fixture candidates and the digits data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nasloop.data.loaders import DatasetSplits, load_dataset
+from nasloop.sandbox.classify import CandidateFailure
+from nasloop.sandbox.failures import FailureClass
+from nasloop.tasks.image_classification.jobs import eval_job
+from nasloop.tasks.image_classification.trainer import dry_check, run_job
+
+CANDIDATES = Path(__file__).parent.parent / "fixtures" / "candidates"
+
+
+@pytest.fixture(scope="module")
+def digits() -> DatasetSplits:
+    import torch
+
+    torch.set_num_threads(1)  # the sandbox child runs with job.threads == 1 too
+    return load_dataset("digits", None, seed=0)
+
+
+def test_digits_split(digits: DatasetSplits) -> None:
+    assert digits.in_shape == (1, 1, 32, 32)
+    assert digits.num_classes == 10
+    sizes = (len(digits.train_y), len(digits.val_y), len(digits.test_y))
+    assert sum(sizes) == 1797
+    assert sizes[0] > sizes[1] > 0 and sizes[2] > 0
+    assert abs(float(digits.train_x.mean())) < 1e-3  # standardised on the training split
+    again = load_dataset("digits", None, seed=0)
+    assert bool((again.val_y == digits.val_y).all())
+    other = load_dataset("digits", None, seed=1)
+    assert not bool((other.val_y == digits.val_y).all())
+
+
+def test_unknown_dataset_says_what_exists() -> None:
+    with pytest.raises(Exception, match="unknown dataset 'nope'.*digits"):
+        load_dataset("nope")
+
+
+def test_dry_check_reports_form_params_flops() -> None:
+    info = dry_check((CANDIDATES / "lemur_cnn.py").read_text(), (32, 1, 32, 32), 10, 10**6)
+    assert info.form == "lemur"
+    assert info.params == 3818
+    assert info.flops > 0
+
+
+def test_dry_check_param_cap_and_shape() -> None:
+    code = (CANDIDATES / "bare_cnn.py").read_text()
+    with pytest.raises(CandidateFailure) as err:
+        dry_check(code, (32, 1, 32, 32), 10, max_params=100)
+    assert err.value.failure_class == FailureClass.PARAMS
+    with pytest.raises(CandidateFailure) as err:
+        dry_check(code.replace("out_shape[0]", "7"), (32, 1, 32, 32), 10, 10**6)
+    assert err.value.failure_class == FailureClass.SHAPE
+
+
+@pytest.mark.parametrize(
+    "name, form, epochs", [("lemur_cnn.py", "lemur", 1), ("bare_noargs.py", "bare", 2)])
+def test_run_job_trains_and_validates(digits: DatasetSplits, name: str, form: str,
+                                      epochs: int) -> None:
+    job = eval_job((CANDIDATES / name).read_text(), 1, epochs=epochs)
+    result = run_job(job, digits)
+    assert result["status"] == "ok", result
+    assert result["form"] == form
+    metrics = result["metrics"]
+    assert metrics["val_accuracy"] > 0.15  # above chance (0.1)
+    assert metrics["epochs"] == epochs
+    for key in ("params", "flops", "train_s", "check_s", "peak_mem_mb"):
+        assert metrics[key] > 0
+
+
+NAN_LEMUR = (CANDIDATES / "lemur_cnn.py").read_text().replace(
+    "return self.fc(", "return float('nan') * self.fc(")
+
+
+@pytest.mark.parametrize(
+    "code, cls",
+    [
+        (NAN_LEMUR, FailureClass.NAN_LOSS),
+        ((CANDIDATES / "bare_noargs.py").read_text().replace("return self.body(x)",
+                                                              "return self.body(x) * float('inf')"),
+         FailureClass.NAN_LOSS),
+        ((CANDIDATES / "bare_noargs.py").read_text().replace("32 * 32", "32 * 31"),
+         FailureClass.SHAPE),
+        ("import torch_does_not_exist\n" + (CANDIDATES / "bare_noargs.py").read_text(),
+         FailureClass.IMPORT),
+        ("class Net(:\n", FailureClass.SYNTAX),
+    ],
+)
+def test_run_job_classifies(digits: DatasetSplits, code: str, cls: FailureClass) -> None:
+    result = run_job(eval_job(code, 2), digits)
+    assert result["status"] == "failed"
+    assert result["failure_class"] == cls.value, result
+    assert result["message"]

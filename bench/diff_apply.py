@@ -5,7 +5,7 @@ Run from the repository root::
     .venv/bin/python bench/diff_apply.py            # 1,000 diffs, 4 damages each
     .venv/bin/python bench/diff_apply.py --n 200    # quicker
 
-Diffs come from real mutations: every built-in seed (``nasloop.seeds.list_seeds()``)
+Diffs come from real mutations: every built-in seed (the image-classification seeds)
 gets each mutation ``applicable_mutations`` offers, realised by ``apply_mutation``;
 some of those variants get further mutations, up to chains of three. Each variant is
 paired with each of its ancestors, so the diffs (``make_diff(parent, child)``) span 1-3
@@ -139,7 +139,7 @@ def mutation_pairs(n: int, rng: random.Random, jobs: int) -> list[Pair]:
     list; ``apply_mutation`` checks each one builds and runs). Each variant pairs with
     each of its ancestors, so a chain gives diffs of 1, 2 and 3 mutations.
     """
-    from nasloop.seeds import list_seeds
+    from nasloop.tasks.image_classification.seeds import list_seeds
 
     seeds = list_seeds()
     pairs: dict[tuple[str, str], tuple[str, int]] = {}
@@ -171,7 +171,7 @@ def mutation_pairs(n: int, rng: random.Random, jobs: int) -> list[Pair]:
 def cached_pairs(n: int, seed: int, jobs: int, use_cache: bool) -> list[Pair]:
     """:func:`mutation_pairs`, cached under ~/.cache/nasloop keyed by the seeds and operators."""
     import nasloop.agents.mutation as mutation_pkg
-    from nasloop.seeds import list_seeds
+    from nasloop.tasks.image_classification.seeds import list_seeds
 
     h = hashlib.sha256(f"{n}/{seed}".encode())
     for src in list_seeds().values():

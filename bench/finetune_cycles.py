@@ -43,7 +43,7 @@ from nasloop.finetune.stats import is_valid
 from nasloop.finetune.store import CycleStore
 from nasloop.memory.archive import Archive
 from nasloop.runner import ARCHIVE, drive, new_run
-from nasloop.task import task_info
+from nasloop.tasks.registry import build_task
 
 SEED = Path(__file__).with_name("lenet_compact.py")
 
@@ -127,9 +127,8 @@ def settings(a: argparse.Namespace, model: Path, corpus: Path, seed_files: list[
 
 def _digits() -> tuple[tuple[int, int, int, int], int]:
     """The input shape (batch 1) and class count of the embedded default the run uses."""
-    task = task_info(build_config({}))
-    _, c, h, w = task.in_shape
-    return (1, c, h, w), task.num_classes
+    dataset = build_task(build_config({})).dataset  # type: ignore[attr-defined]
+    return (1, *dataset.shape), dataset.classes
 
 
 DIGITS = _digits()

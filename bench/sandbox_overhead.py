@@ -19,12 +19,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CANDIDATE_DIRS = [ROOT / "tests" / "fixtures" / "candidates", ROOT / "src" / "nasloop" / "seeds"]
+CANDIDATE_DIRS = [ROOT / "tests" / "fixtures" / "candidates",
+                  ROOT / "src" / "nasloop" / "tasks" / "image_classification" / "seeds"]
 
 
 def candidates() -> dict[str, str]:
     """Every fixture candidate and seed architecture that passes the static check."""
-    from nasloop.sandbox.contract import ContractError, detect_form
+    from nasloop.tasks.image_classification.contract import ContractError, detect_form
 
     found: dict[str, str] = {}
     for folder in CANDIDATE_DIRS:
@@ -39,7 +40,7 @@ def candidates() -> dict[str, str]:
 
 
 def timed_in_process(job: object, splits: object) -> float:
-    from nasloop.sandbox.trainer import run_job
+    from nasloop.tasks.image_classification.trainer import run_job
 
     t0 = time.perf_counter()
     result = run_job(job, splits)  # type: ignore[arg-type]
@@ -68,16 +69,16 @@ def main() -> None:
 
     import torch
 
-    from nasloop.sandbox import trainer
-    from nasloop.sandbox.datasets import load_dataset
+    from nasloop.data.loaders import load_dataset
     from nasloop.sandbox.executor import LocalExecutor
-    from nasloop.sandbox.job import EvalJob
+    from nasloop.tasks.image_classification import trainer
+    from nasloop.tasks.image_classification.jobs import eval_job
 
     torch.set_num_threads(1)  # what the sandbox child uses (job.threads)
     trainer.preload()
     splits = load_dataset("digits", None, 0)
     cands = candidates()
-    jobs = {name: EvalJob(candidate_id=i, code=code, epochs=args.epochs)
+    jobs = {name: eval_job(code, i, epochs=args.epochs)
             for i, (name, code) in enumerate(cands.items())}
     times: dict[str, dict[str, list[float]]] = {
         n: {"in": [], "warm": [], "b2b": [], "cold": []} for n in jobs}

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from nasloop.sandbox.executor import Executor
 from nasloop.sandbox.job import EvalJob
+from nasloop.tasks.image_classification.jobs import eval_job
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Row:
 def candidates(mutants: int) -> list[tuple[str, str]]:
     """The built-in seeds, then the first `mutants` working mutants of them, round-robin."""
     from nasloop.agents.mutation.api import MutationError, applicable_mutations, apply_mutation
-    from nasloop.seeds import list_seeds
+    from nasloop.tasks.image_classification.seeds import list_seeds
 
     seeds = list(list_seeds().items())
     out = list(seeds)
@@ -61,7 +62,7 @@ def candidates(mutants: int) -> list[tuple[str, str]]:
 
 
 def jobs(codes: list[tuple[str, str]], first_id: int) -> list[EvalJob]:
-    return [EvalJob(candidate_id=first_id + i, code=code) for i, (_, code) in enumerate(codes)]
+    return [eval_job(code, first_id + i) for i, (_, code) in enumerate(codes)]
 
 
 def run_all(ex: Executor, batch: list[EvalJob]) -> tuple[float, list]:

@@ -27,22 +27,27 @@ def _fail(message: str) -> NoReturn:
 def _search(config: Any, out: Path, agents: Any) -> None:
     from nasloop.display import candidate_line, make_console, summary_table
     from nasloop.memory.archive import Candidate
+    from nasloop.rundir import RunDir
     from nasloop.runner import RunError, drive
+    from nasloop.tasks.registry import task_class
+    from nasloop.textsafe import for_markup
 
     console = make_console()
-    done = out / "summary.json"
+    done = RunDir(out).summary
     earlier = json.loads(done.read_text()).get("best_metric") if done.exists() else None
-    best: list[float] = [] if earlier is None else [earlier]
+    best: list[float | None] = [earlier]
     budget = config.run.budget
+    objective = task_class(config.task.kind).objective
 
     def on_candidate(cand: Candidate, step: int) -> None:
-        new_best = cand.status == "ok" and (not best or (cand.val_accuracy or 0) > best[0])
+        new_best = cand.status == "ok" and objective.better(cand.score, best[0])
         if new_best:
-            best[:] = [cand.val_accuracy or 0.0]
-        console.print(candidate_line(cand, step, budget, new_best))
+            best[0] = cand.score
+        console.print(candidate_line(cand, step, budget, new_best, objective))
 
     console.print(
-        f"[bold]nasloop[/] searching into {out} (budget {budget}, dataset {config.data.dataset})"
+        f"[bold]nasloop[/] searching into {for_markup(out)} (task {config.task.kind}, "
+        f"budget {budget}, dataset {for_markup(config.data.dataset)})"
     )
     try:
         summary = drive(config, out, on_candidate=on_candidate, agents=agents)
@@ -52,7 +57,8 @@ def _search(config: Any, out: Path, agents: Any) -> None:
     except RunError as err:
         _fail(str(err))
     console.print(summary_table(summary))
-    console.print(f"best model: {out / 'best.py'}   summary: {out / 'summary.json'}")
+    rd = RunDir(out)
+    console.print(f"best: {for_markup(rd.best)}   summary: {for_markup(rd.summary)}")
 
 
 @app.command()
@@ -62,6 +68,9 @@ def run(
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/default"),
     seed: Annotated[int | None, typer.Option(help="Seed for agents, data and training.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Dataset (default: digits).")] = None,
+    task: Annotated[
+        str | None, typer.Option(help="Task kind (default: the config's, image-classification).")
+    ] = None,
     max_wall_s: Annotated[float | None, typer.Option(help="Wall-time budget in seconds.")] = None,
     patience: Annotated[int | None, typer.Option(help="Stop after N without improvement.")] = None,
     generator: Annotated[
@@ -81,14 +90,15 @@ def run(
     """Run a search and write archive, checkpoints, best.py and summary.json into --out."""
     from nasloop.config import ConfigError, load_config
     from nasloop.runner import RunError, new_run, refuse_existing
-    from nasloop.task import task_info
 
     if resume:
-        if config or seed is not None or dataset or generator or improver:
-            _fail("--resume continues the saved config: drop --config/--seed/--dataset/models")
+        if config or seed is not None or dataset or generator or improver or task:
+            _fail("--resume continues the saved config: drop --config/--seed/--dataset/"
+                  "--task/models")
         _resume(out, budget, max_wall_s, patience)
         return
     overrides = {
+        "task.kind": task,
         "run.budget": budget,
         "run.seed": seed,
         "data.dataset": dataset,
@@ -99,7 +109,6 @@ def run(
     }
     try:
         cfg = load_config(config, overrides)
-        task_info(cfg)  # an unknown dataset is a config error, caught before the run exists
         refuse_existing(out)  # before any model is loaded
         agents = _agents(cfg)  # a model that cannot serve the run fails here, not mid-run
         new_run(cfg, out)
@@ -109,11 +118,18 @@ def run(
 
 
 def _agents(config: Any) -> Any:
-    """The run's (improver, generator), checked to serve fine-tuning when it is on."""
+    """The run's (improver, generator), checked to serve fine-tuning when it is on. The
+    task's description and seeds are checked first (an unknown dataset or a bad seed file
+    is a config error before the run exists)."""
     from nasloop.agents.factory import build_agents
     from nasloop.finetune.cycle import check_finetune
+    from nasloop.runner import load_seeds
+    from nasloop.tasks.registry import build_task
 
-    agents = build_agents(config)
+    task = build_task(config)
+    task.brief()
+    load_seeds(task)
+    agents = build_agents(task)
     check_finetune(config, agents)
     return agents
 
@@ -138,7 +154,7 @@ def finetune(
     elites (and a corpus) and generate the next cycle with the new adapter."""
     from nasloop.config import ConfigError, load_config
     from nasloop.runner import RunError, load_seeds, new_run, refuse_existing
-    from nasloop.task import task_info
+    from nasloop.tasks.registry import build_task
 
     overrides: dict[str, Any] = {
         "finetune.enabled": True,
@@ -152,9 +168,8 @@ def finetune(
         if cycles is not None:
             if cycles < 1:
                 raise ConfigError("bad config: --cycles must be at least 1")
-            budget = len(load_seeds(cfg)) + cycles * cfg.finetune.every
+            budget = len(load_seeds(build_task(cfg))) + cycles * cfg.finetune.every
             cfg = load_config(config, {**overrides, "run.budget": budget})
-        task_info(cfg)
         refuse_existing(out)
         agents = _agents(cfg)
         new_run(cfg, out)

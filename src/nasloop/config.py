@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,9 +55,6 @@ class TrainConfig(_Section):
         "sgd", description="Optimizer the trainer supplies for bare-form candidates."
     )
     max_params: int = Field(2_000_000, ge=1, description="Parameter cap; larger nets fail.")
-    time_limit_s: float = Field(120.0, gt=0, description="Wall-clock limit per candidate.")
-    memory_limit_mb: int = Field(6144, ge=256, description="Address-space limit per candidate.")
-    threads: int = Field(1, ge=1, description="Torch threads inside each candidate.")
     device: str = Field("cpu", description="cpu or cuda[:N].")
 
 
@@ -69,14 +66,47 @@ class MemoryConfig(_Section):
     num_perm: int = Field(128, ge=16, description="MinHash permutations.")
 
 
-class AgentsConfig(_Section):
-    generator: str = Field(
+ROLE_SETTINGS = ("temperature", "top_p", "max_new_tokens", "context_window", "quantization",
+                 "dtype", "device_map")
+
+
+class RoleConfig(_Section):
+    """`[agents.generator]` / `[agents.improver]`: one role's model and its own settings;
+    a setting left out is the flat `[agents]` one."""
+
+    model: str = Field(
         "heuristic",
-        description="Code Generator model: heuristic | hf:<hub-id-or-dir> | openai:<base-url> "
+        description="The model: heuristic | hf:<hub-id-or-dir> | openai:<base-url> "
         "| langchain:<provider>/<model>.",
     )
-    improver: str = Field(
-        "heuristic", description="Prompt Improver model (same forms as agents.generator)."
+    temperature: float | None = Field(None, ge=0, le=2, description="Sampling temperature.")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling top-p.")
+    max_new_tokens: int | None = Field(None, ge=16, description="Generation budget per call.")
+    context_window: int | None = Field(None, ge=0, description="Context window (0: ask).")
+    quantization: Literal["none", "4bit", "8bit"] | None = Field(
+        None, description="hf: bitsandbytes quantization."
+    )
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] | None = Field(
+        None, description="hf: weight dtype."
+    )
+    device_map: str | None = Field(None, description="hf: accelerate device map.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"model": value} if isinstance(value, str) else value
+
+
+class AgentsConfig(_Section):
+    generator: RoleConfig = Field(
+        RoleConfig(),
+        description="Code Generator: a model string (heuristic | hf:<hub-id-or-dir> | "
+        "openai:<base-url> | langchain:<provider>/<model>) or a table [agents.generator] with "
+        "`model` and that role's own sampling and loading settings.",
+    )
+    improver: RoleConfig = Field(
+        RoleConfig(),
+        description="Prompt Improver (same forms as agents.generator).",
     )
     explore: float = Field(
         0.2, ge=0, le=1, description="Chance the improver mutates a top-k parent, not the best."
@@ -138,8 +168,27 @@ class AgentsConfig(_Section):
         "e.g. a fine-tuning cycle's runs/X/adapters/cycle-3 (empty: none).",
     )
 
+    def model_of(self, role: str) -> str:
+        """The model string of `role` (improver or generator)."""
+        return getattr(self, role).model
+
+    def for_role(self, role: str) -> AgentsConfig:
+        """These settings as `role` uses them: its own table's values over the flat ones."""
+        own = getattr(self, role)
+        update = {k: getattr(own, k) for k in ROLE_SETTINGS if getattr(own, k) is not None}
+        return self.model_copy(update=update)
+
+
+class LimitsConfig(_Section):
+    time_s: float = Field(120.0, gt=0, description="Wall-clock limit per candidate (seconds).")
+    memory_mb: int = Field(6144, ge=256, description="Address-space limit per candidate (MiB).")
+    threads: int = Field(1, ge=1, le=256, description="CPU threads each candidate may use.")
+
 
 class SandboxConfig(_Section):
+    limits: LimitsConfig = Field(
+        LimitsConfig(), description="[sandbox.limits]: what one candidate may use."
+    )
     mode: Literal["warm", "cold"] = Field("warm", description="Warm forking worker or cold start.")
     isolation: Literal["auto", "bwrap", "none"] = Field(
         "auto", description="bubblewrap when installed (auto), required (bwrap), or off (none)."
@@ -233,9 +282,26 @@ class SeedsConfig(_Section):
     builtin: bool = Field(True, description="Start from the built-in seed architectures.")
 
 
+class TaskConfig(BaseModel):
+    """`[task]`: the kind of search and its own params (validated by the task's model)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str = Field(
+        "image-classification",
+        description="What is searched: image-classification (model files scored by "
+        "validation accuracy) or another registered task kind; the task's own keys follow.",
+    )
+
+    def params(self) -> dict[str, Any]:
+        """The keys of `[task]` other than `kind`: the task's params."""
+        return dict(self.model_extra or {})
+
+
 class Config(_Section):
     """The whole search configuration."""
 
+    task: TaskConfig = Field(TaskConfig(), description="[task]: what is searched.")
     run: RunConfig = RunConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
@@ -267,16 +333,46 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+# keys that moved, old dotted name -> new one (configs and saved runs of earlier versions)
+MOVED = {
+    "train.time_limit_s": "sandbox.limits.time_s",
+    "train.memory_limit_mb": "sandbox.limits.memory_mb",
+    "train.threads": "sandbox.limits.threads",
+}
+
+
+def _migrate(tree: dict[str, Any]) -> None:
+    for old, new in MOVED.items():
+        section, key = old.split(".")
+        node = tree.get(section)
+        if isinstance(node, dict) and key in node:
+            _set_dotted(tree, new, node.pop(key))
+
+
 def build_config(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> Config:
     """Validate a config tree; `overrides` maps dotted keys (``run.budget``) to values."""
+    from nasloop.tasks.registry import validate_params
+
     tree = json.loads(json.dumps(data))  # deep copy, plain types
+    _migrate(tree)
     for key, value in (overrides or {}).items():
         if value is not None:
+            key = MOVED.get(key, key)
+            if key in ("agents.generator", "agents.improver") and isinstance(
+                tree.get("agents", {}).get(key.split(".")[1]), dict
+            ):
+                key += ".model"  # a model string replaces the role's model, not its table
             _set_dotted(tree, key, value)
     try:
-        return Config.model_validate(tree)
+        config = Config.model_validate(tree)
     except ValidationError as err:
         raise ConfigError(f"bad config: {_one_line(err)}") from None
+    try:
+        params = validate_params(config.task.kind, config.task.params())
+    except ValueError as err:
+        raise ConfigError(f"bad config: {err}") from None
+    task = TaskConfig.model_validate({"kind": config.task.kind, **params})
+    return config.model_copy(update={"task": task})
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Config:

@@ -8,22 +8,26 @@ from rich.console import Console
 from rich.table import Table
 
 from nasloop.memory.archive import Candidate
+from nasloop.tasks.base import Objective
+from nasloop.textsafe import for_markup, plain
 
 
-def candidate_line(cand: Candidate, step: int, budget: int, new_best: bool) -> str:
+def candidate_line(cand: Candidate, step: int, budget: int, new_best: bool,
+                   objective: Objective) -> str:
     """One rich-markup line: step, what was done, to which parent, and what came of it."""
-    what = (cand.modification or cand.origin)[:34]
+    what = for_markup(f"{plain(cand.modification or cand.origin)[:34]:<34}")
     parent = f"<-#{cand.parent_id}" if cand.parent_id is not None else ""
-    head = f"[dim]{step + 1:>3}/{budget}[/] #{cand.id:<3} {what:<34} {parent:<5}"
+    head = f"[dim]{step + 1:>3}/{budget}[/] #{cand.id:<3} {what} {parent:<5}"
     if cand.status == "ok":
         star = " [bold green]best[/]" if new_best else ""
         params = f"{(cand.params or 0) / 1e3:.0f}k"
         secs = cand.eval_wall_s or 0.0
-        return f"{head} [green]{cand.val_accuracy or 0.0:.4f}[/] {params:>5} {secs:4.1f}s{star}"
+        score = objective.format(cand.score)
+        return f"{head} [green]{score}[/] {params:>5} {secs:4.1f}s{star}"
     if cand.status == "duplicate":
         return f"{head} [yellow]duplicate[/] of #{cand.duplicate_of}"
-    msg = (cand.failure_message or "").splitlines()[0][:40] if cand.failure_message else ""
-    return f"{head} [red]{cand.failure_class}[/] {msg}"
+    msg = plain(cand.failure_message or "").splitlines()[0][:40] if cand.failure_message else ""
+    return f"{head} [red]{for_markup(cand.failure_class or '')}[/] {for_markup(msg)}"
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -43,7 +47,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
         "wall_s",
         "train_s",
     ):
-        table.add_row(key, str(summary.get(key)))
+        table.add_row(key, for_markup(summary.get(key)))
     return table
 
 

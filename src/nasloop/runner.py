@@ -20,13 +20,12 @@ from nasloop.inspect.rundir import InspectError
 from nasloop.inspect.tracing import env_callbacks
 from nasloop.memory.archive import Archive, Candidate
 from nasloop.memory.novelty import NoveltyIndex, from_bytes
+from nasloop.rundir import RunDir, RunLocked
 from nasloop.sandbox.factory import build_executor
-from nasloop.seeds import list_seeds
 from nasloop.summary import summarize, write_summary
-from nasloop.task import task_info
+from nasloop.tasks.base import Task
+from nasloop.tasks.registry import build_task
 
-ARCHIVE = "archive.sqlite"
-CONFIG = "config.json"
 # What may change when a run is resumed: its stop rules. Anything else would mix two searches.
 RESUMABLE_KEYS = ("run.budget", "run.max_wall_s", "run.patience")
 
@@ -35,22 +34,17 @@ class RunError(Exception):
     """A run that cannot start or resume: one line, exit code 2."""
 
 
-def load_seeds(config: Config) -> list[tuple[str, str]]:
-    """Seed architectures: the built-ins, then the configured files, in a fixed order."""
-    seeds = list(list_seeds().items()) if config.seeds.builtin else []
-    for f in config.seeds.files:
-        p = Path(f).expanduser()
-        if not p.is_file():
-            raise ConfigError(f"bad config: field 'seeds.files': file not found: {p}")
-        seeds.append((p.stem, p.read_text()))
+def load_seeds(task: Task) -> list[tuple[str, str]]:
+    """The task's seeds, in a fixed order; ConfigError when there is none."""
+    seeds = task.seeds()
     if not seeds:
-        raise ConfigError("bad config: field 'seeds': no seed architecture (builtin off, no files)")
+        raise ConfigError("bad config: field 'seeds': no seed (builtin off, no files)")
     return seeds
 
 
 def refuse_existing(out: Path) -> None:
     """RunError when `out` already holds a run."""
-    if (out / ARCHIVE).exists():
+    if RunDir(out).holds_run():
         raise RunError(
             f"{out} already holds a run: continue it with `nasloop resume {out}` "
             "(or `nasloop run --resume`), or pick a new --out"
@@ -60,24 +54,28 @@ def refuse_existing(out: Path) -> None:
 def new_run(config: Config, out: Path) -> str:
     """Create the run directory for a new search; refuse one that already holds a run."""
     refuse_existing(out)
+    rd = RunDir(out)
     out.mkdir(parents=True, exist_ok=True)
     run_id = f"{out.resolve().name}-{uuid.uuid4().hex[:8]}"
-    (out / CONFIG).write_text(json.dumps(config.model_dump(), indent=2) + "\n")
-    archive = Archive(out / ARCHIVE)
+    rd.config.write_text(json.dumps(config.model_dump(), indent=2) + "\n")
+    task = build_task(config)
+    archive = Archive(rd.archive, task.objective.direction)
     archive.set_meta("run_id", run_id)
     archive.set_meta("config", config.model_dump())
+    archive.set_meta("objective", task.objective.model_dump())
     archive.close()
     return run_id
 
 
 def resume_config(out: Path, overrides: dict[str, Any]) -> Config:
     """The saved config of a run, with only its stop rules overridable."""
-    if not (out / ARCHIVE).exists() or not (out / CONFIG).exists():
-        raise RunError(f"{out} holds no run to resume (no {ARCHIVE} / {CONFIG})")
+    rd = RunDir(out)
+    if not rd.holds_run() or not rd.config.exists():
+        raise RunError(f"{out} holds no run to resume (no {rd.ARCHIVE} / {rd.CONFIG})")
     bad = [k for k, v in overrides.items() if v is not None and k not in RESUMABLE_KEYS]
     if bad:
         raise RunError(f"cannot change {bad[0]} when resuming (only {', '.join(RESUMABLE_KEYS)})")
-    return build_config(json.loads((out / CONFIG).read_text()), overrides)
+    return build_config(json.loads(rd.config.read_text()), overrides)
 
 
 @contextmanager
@@ -102,23 +100,40 @@ def drive(
 ) -> dict[str, Any]:
     """Run (or continue) the search in `out` until a stop rule fires; return the summary.
 
-    A KeyboardInterrupt (Ctrl-C, SIGTERM) leaves status `interrupted` and propagates.
-    `agents` are the already built (improver, generator); built from config when None.
+    The run's write lock is held throughout (a second writer is a RunError naming this
+    one's pid). A KeyboardInterrupt (Ctrl-C, SIGTERM) leaves status `interrupted` and
+    propagates. `agents` are the already built (improver, generator); built when None.
     """
+    try:
+        with RunDir(out).hold():
+            return _drive(config, out, on_candidate, on_node, agents)
+    except RunLocked as err:
+        raise RunError(str(err)) from None
+
+
+def _drive(
+    config: Config,
+    out: Path,
+    on_candidate: Callable[[Candidate, int], None],
+    on_node: Callable[[str], None],
+    agents: tuple[PromptImprover, CodeGenerator] | None,
+) -> dict[str, Any]:
     try:
         callbacks = env_callbacks()  # Langfuse when its keys are set; else none
     except InspectError as err:
         raise RunError(str(err)) from None
-    archive = Archive(out / ARCHIVE)
+    task = build_task(config)
+    rd = RunDir(out)
+    archive = Archive(rd.archive, task.objective.direction)
     run_id = archive.get_meta("run_id")
-    seeds = load_seeds(config)
-    task = task_info(config)
-    improver, generator = agents or build_agents(config)
+    seeds = load_seeds(task)
+    improver, generator = agents or build_agents(task)
     index = NoveltyIndex(config.memory.novelty_threshold, config.memory.num_perm)
     for cid, blob in archive.signatures():
         index.add(cid, from_bytes(blob, config.memory.num_perm))
     checkpointer = open_checkpointer(out)
-    executor = build_executor(config)  # before our SIGTERM handler: ray.init sets its own
+    # before our SIGTERM handler: ray.init sets its own
+    executor = build_executor(config, task.runner)
     res = Resources(
         config=config,
         run_dir=out,
@@ -129,6 +144,7 @@ def drive(
         novelty=index,
         seeds=seeds,
         task=task,
+        brief=task.brief(),
         on_candidate=on_candidate,
         wall_before_s=float(archive.get_meta("wall_s", 0.0)),
     )
@@ -163,6 +179,7 @@ def drive(
                     on_node(name)
             stop_reason = graph.get_state(cfg).values.get("stop_reason")
             status = "finished"
+            task.after_run(out, archive)
     finally:
         archive.set_meta("wall_s", res.wall_s())
         summary = summarize(archive, status=status, wall_s=res.wall_s(), stop_reason=stop_reason)

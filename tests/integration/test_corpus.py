@@ -13,7 +13,7 @@ from nasloop.agents.mutation.api import confirm
 from nasloop.corpus.build import CorpusError, CorpusOptions, build_corpus
 from nasloop.corpus.records import CorpusRecord, prompt_pair, read_records
 from nasloop.memory.novelty import structural_hash
-from nasloop.seeds import list_seeds
+from nasloop.tasks.image_classification.seeds import list_seeds
 
 SEEDS = list_seeds()
 

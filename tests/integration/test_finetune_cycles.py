@@ -19,9 +19,11 @@ from nasloop.config import build_config
 from nasloop.corpus.build import CorpusOptions, build_corpus
 from nasloop.finetune.store import CycleStore
 from nasloop.memory.archive import Archive
-from nasloop.runner import ARCHIVE, drive, new_run
-from nasloop.seeds import list_seeds
+from nasloop.rundir import RunDir
+from nasloop.runner import drive, new_run
+from nasloop.tasks.image_classification.seeds import list_seeds
 
+ARCHIVE = RunDir.ARCHIVE
 pytestmark = pytest.mark.slow
 pytest.importorskip("peft")
 

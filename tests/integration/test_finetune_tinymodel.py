@@ -16,7 +16,7 @@ def test_same_seed_same_model_and_a_tokenizer_that_keeps_its_split(tmp_path: Pat
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from nasloop.finetune.tinymodel import build
-    from nasloop.seeds import seed_source
+    from nasloop.tasks.image_classification.seeds import seed_source
 
     a = build(tmp_path / "a", seed=3, **SMALL)
     b = build(tmp_path / "b", seed=3, **SMALL)

@@ -310,7 +310,7 @@ def test_fork_from_a_step_leaves_the_original_untouched(
     assert [c.step for c in after] == list(range(6))
     for c in after[:4]:  # kept, not trained again
         assert c.eval_attempts == src_cands[c.id].eval_attempts
-        assert c.val_accuracy == src_cands[c.id].val_accuracy
+        assert c.score == src_cands[c.id].score
     assert [r["loop_step"] for r in list_checkpoints(dst)] == list(range(7))
     assert json.loads((dst / "summary.json").read_text())["status"] == "finished"
 

@@ -25,9 +25,12 @@ import pytest
 from nasloop.agents.factory import build_agents
 from nasloop.config import build_config
 from nasloop.memory.archive import Archive
-from nasloop.runner import ARCHIVE, drive, new_run
-from nasloop.seeds import seed_source
+from nasloop.rundir import RunDir
+from nasloop.runner import drive, new_run
+from nasloop.tasks.image_classification.seeds import seed_source
+from nasloop.tasks.registry import build_task
 
+ARCHIVE = RunDir.ARCHIVE
 pytestmark = pytest.mark.slow
 
 
@@ -107,7 +110,7 @@ def test_both_roles_share_one_loaded_model(tiny_model: Path, tmp_path: Path, mon
         return real(cls, *args, **kwargs)
 
     monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", classmethod(counting))
-    improver, generator = build_agents(_config(tmp_path, f"hf:{tiny_model}"))
+    improver, generator = build_agents(build_task(_config(tmp_path, f"hf:{tiny_model}")))
     assert loads == [str(tiny_model)]
     assert improver.backend is generator.backend  # type: ignore[attr-defined]
 
@@ -168,7 +171,7 @@ def test_prompt_that_cannot_fit_fails_at_start(tiny_model: Path, tmp_path: Path)
 
     cfg = _config(tmp_path, f"hf:{tiny_model}", context_window=1200, max_new_tokens=400)
     with pytest.raises(ConfigError) as err:
-        build_agents(cfg)
+        build_agents(build_task(cfg))
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith("cannot start: agents.improver")
     assert "context window 1200" in msg and "over by " in msg and "~" not in msg  # exact
@@ -200,15 +203,15 @@ def generate_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
 def test_hf_batch_is_one_generate_call_and_retries_go_alone(
     tiny_model: Path, tmp_path: Path, generate_calls: list[tuple[int, int]]
 ) -> None:
-    from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction, TaskInfo
+    from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction
     from nasloop.memory.archive import Candidate
 
     cfg = _config(tmp_path, f"hf:{tiny_model}", temperature=0.7, retries=1)
-    improver, generator = build_agents(cfg)
-    task = TaskInfo(dataset="digits", in_shape=(32, 1, 32, 32), num_classes=10)
+    improver, generator = build_agents(build_task(cfg))
+    task = build_task(cfg).brief()
     data: dict[str, Any] = dict.fromkeys(Candidate.model_fields)
     data.update(id=1, step=0, origin="seed:lenet", status="ok", code=seed_source("lenet"))
-    data.update(val_accuracy=0.5, eval_attempts=1)
+    data.update(score=0.5, eval_attempts=1)
     parent = Candidate.model_validate(data)
     reqs = [
         ImproveRequest(step=s, seed=0, task=task, triples=[], last=parent, parents=[parent])

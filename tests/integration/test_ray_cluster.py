@@ -36,7 +36,8 @@ from nasloop.sandbox import procs
 from nasloop.sandbox.failures import FailureClass
 from nasloop.sandbox.job import EvalJob
 from nasloop.sandbox.ray_executor import RayExecutor
-from nasloop.seeds import list_seeds
+from nasloop.tasks.image_classification.jobs import eval_job
+from nasloop.tasks.image_classification.seeds import list_seeds
 
 if importlib.util.find_spec("ray") is None:
     pytest.skip("Ray is not installed (pip install 'nasloop[ray]')", allow_module_level=True)
@@ -230,7 +231,7 @@ def worker_node(c: LocalCluster) -> subprocess.Popen[bytes]:
 
 
 def seed_jobs(first_id: int = 1) -> list[EvalJob]:
-    return [EvalJob(candidate_id=first_id + i, code=code, time_limit_s=120)
+    return [eval_job(code, first_id + i, time_limit_s=120)
             for i, code in enumerate(list_seeds().values())]
 
 
@@ -248,7 +249,7 @@ def test_seeds_run_in_the_sandbox_on_both_nodes(cluster):
 
 
 def test_broken_candidate_is_the_candidates_fault(cluster):
-    job = EvalJob(candidate_id=1, code="import torch\nclass Net(torch.nn.Module):\n  def (")
+    job = eval_job("import torch\nclass Net(torch.nn.Module):\n  def (", 1)
     with RayExecutor() as ex:
         result = ex.result(ex.submit(job), timeout=300)
     assert result.status == "failed"
@@ -271,7 +272,7 @@ def running_task(cluster: LocalCluster, skip: Iterable[int] = (),
 
 def test_result_timeout_and_cancel_kill_the_candidate(cluster):
     with RayExecutor() as ex:
-        handle = ex.submit(EvalJob(candidate_id=1, code=SLOW, time_limit_s=400))
+        handle = ex.submit(eval_job(SLOW, 1, time_limit_s=400))
         below = procs.descendants(running_task(cluster))  # sandbox worker, candidate
         with pytest.raises(TimeoutError):
             ex.result(handle, timeout=1.0)
@@ -288,7 +289,7 @@ def test_result_timeout_and_cancel_kill_the_candidate(cluster):
 def test_worker_lost_twice_is_infrastructure(cluster):
     """Kill the Ray worker running a candidate, then its retry: the result blames nobody."""
     with RayExecutor() as ex:
-        handle = ex.submit(EvalJob(candidate_id=7, code=SLOW, time_limit_s=400))
+        handle = ex.submit(eval_job(SLOW, 7, time_limit_s=400))
         killed: list[int] = []
         for _ in range(2):  # the first run, then Ray's retry
             pid = running_task(cluster, skip=killed)
@@ -308,7 +309,8 @@ def run_search(cluster: LocalCluster, out: Path, during=None) -> tuple[dict, lis
     """A budget-8, batch-4 search through the runner with executor.kind = "ray"."""
     from nasloop.config import build_config
     from nasloop.memory.archive import Archive
-    from nasloop.runner import ARCHIVE, drive, new_run
+    from nasloop.rundir import RunDir
+    from nasloop.runner import drive, new_run
 
     cfg = build_config({"executor": {"kind": "ray", "address": cluster.address}},
                        {"run.budget": 8, "run.batch": 4})
@@ -319,7 +321,7 @@ def run_search(cluster: LocalCluster, out: Path, during=None) -> tuple[dict, lis
     summary = drive(cfg, out)
     if helper:
         helper.join(timeout=120)
-    archive = Archive(out / ARCHIVE)
+    archive = Archive(RunDir(out).archive)
     try:
         return summary, archive.candidates()
     finally:

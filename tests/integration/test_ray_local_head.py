@@ -12,9 +12,9 @@ import pytest
 from nasloop.config import build_config
 from nasloop.sandbox import procs
 from nasloop.sandbox.factory import build_executor
-from nasloop.sandbox.job import EvalJob
 from nasloop.sandbox.ray_executor import RayExecutor
-from nasloop.seeds import list_seeds
+from nasloop.tasks.image_classification.jobs import RUNNER, eval_job
+from nasloop.tasks.image_classification.seeds import list_seeds
 
 if importlib.util.find_spec("ray") is None:
     pytest.skip("Ray is not installed (pip install 'nasloop[ray]')", allow_module_level=True)
@@ -47,11 +47,11 @@ def test_local_head_runs_seeds_and_stops(ray_env):
 
     assert not ray.is_initialized()
     cfg = build_config({"executor": {"kind": "ray", "address": "", "in_flight": 2}})
-    ex = build_executor(cfg, num_cpus=2, object_store_memory=100 * 2**20)
+    ex = build_executor(cfg, RUNNER, num_cpus=2, object_store_memory=100 * 2**20)
     try:
         assert isinstance(ex, RayExecutor) and ex.owns_ray
         assert ray_servers_below_us(), "no Ray head was started"
-        jobs = [EvalJob(candidate_id=i, code=c) for i, c in enumerate(list_seeds().values())]
+        jobs = [eval_job(c, i) for i, c in enumerate(list_seeds().values())]
         results = [ex.result(h, timeout=600) for h in [ex.submit(j) for j in jobs]]
     finally:
         ex.close()

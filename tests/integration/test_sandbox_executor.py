@@ -15,7 +15,7 @@ import pytest
 
 from nasloop.sandbox import procs
 from nasloop.sandbox.executor import LocalExecutor
-from nasloop.sandbox.job import EvalJob
+from nasloop.tasks.image_classification.jobs import eval_job
 
 CANDIDATES = Path(__file__).parent.parent / "fixtures" / "candidates"
 LEMUR = (CANDIDATES / "lemur_cnn.py").read_text()
@@ -43,7 +43,7 @@ def executor() -> Iterator[LocalExecutor]:
 
 def run(ex: LocalExecutor, code: str, **kw: object) -> object:
     kw.setdefault("time_limit_s", 60.0)
-    result = ex.result(ex.submit(EvalJob(candidate_id=7, code=code, **kw)))  # type: ignore[arg-type]
+    result = ex.result(ex.submit(eval_job(code, 7, **kw)))  # type: ignore[arg-type]
     assert ex.candidate_pids() == []
     return result
 
@@ -75,7 +75,7 @@ def test_failures_are_classified(executor: LocalExecutor, code: str, cls: str,
 
 def test_result_timeout_and_cancel(executor: LocalExecutor) -> None:
     slow = BARE.replace("return self.body(x)", "import time\n        time.sleep(1000)")
-    handle = executor.submit(EvalJob(candidate_id=8, code=slow, time_limit_s=300))
+    handle = executor.submit(eval_job(slow, 8, time_limit_s=300))
     with pytest.raises(TimeoutError):
         executor.result(handle, timeout=0.5)
     executor.cancel(handle)
@@ -88,11 +88,11 @@ def test_result_timeout_and_cancel(executor: LocalExecutor) -> None:
 ORCHESTRATOR = textwrap.dedent("""
     import sys, time
     from nasloop.sandbox.executor import LocalExecutor
-    from nasloop.sandbox.job import EvalJob
+    from nasloop.tasks.image_classification.jobs import eval_job
     code = open(sys.argv[1]).read().replace(
         "return self.body(x)", "import time\\n        time.sleep(1000)")
     ex = LocalExecutor(isolation=sys.argv[2])
-    ex.submit(EvalJob(candidate_id=1, code=code, time_limit_s=600))
+    ex.submit(eval_job(code, 1, time_limit_s=600))
     print("submitted", flush=True)
     time.sleep(1000)
 """)

@@ -14,7 +14,7 @@ import pytest
 
 from nasloop.sandbox import bwrap, procs
 from nasloop.sandbox.executor import LocalExecutor
-from nasloop.sandbox.job import EvalJob
+from nasloop.tasks.image_classification.jobs import eval_job
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 HOSTILE = sorted(p for p in (FIXTURES / "hostile").iterdir() if p.suffix in (".py", ".txt"))
@@ -84,8 +84,7 @@ def test_hostile_candidate(executor: LocalExecutor, path: Path) -> None:
     for leftover in OUTSIDE:
         leftover.unlink(missing_ok=True)
     limit = float(meta.get("limit", 60))
-    job = EvalJob(candidate_id=1, code=path.read_text(), time_limit_s=limit,
-                  memory_limit_mb=4000)
+    job = eval_job(path.read_text(), 1, time_limit_s=limit, memory_limit_mb=4000)
     result = executor.result(executor.submit(job), timeout=limit + 240)
     got = result.failure_class or result.status
     assert got in meta["expect"].split("|"), (
@@ -94,6 +93,6 @@ def test_hostile_candidate(executor: LocalExecutor, path: Path) -> None:
     assert executor.candidate_pids() == []
     assert stray_sleepers() == []
     assert [p for p in OUTSIDE if p.exists()] == []
-    after = executor.result(executor.submit(EvalJob(candidate_id=2, code=GOOD)), timeout=300)
+    after = executor.result(executor.submit(eval_job(GOOD, 2)), timeout=300)
     assert after.status == "ok", after
     assert executor.candidate_pids() == []

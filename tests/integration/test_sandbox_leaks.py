@@ -9,7 +9,7 @@ import pytest
 
 from nasloop.sandbox import procs
 from nasloop.sandbox.executor import LocalExecutor
-from nasloop.sandbox.job import EvalJob
+from nasloop.tasks.image_classification.jobs import eval_job
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 GOOD = (FIXTURES / "candidates" / "bare_noargs.py").read_text()
@@ -36,7 +36,7 @@ def test_hundred_candidates_leak_nothing() -> None:
     with LocalExecutor(isolation="auto") as ex:
         def run(i: int) -> None:
             code, expect = MIX[i % len(MIX)]
-            r = ex.result(ex.submit(EvalJob(candidate_id=i, code=code)), timeout=300)
+            r = ex.result(ex.submit(eval_job(code, i)), timeout=300)
             assert (r.failure_class or r.status) == expect, r.message
 
         for i in range(len(MIX)):  # warm up: worker started, dataset cached

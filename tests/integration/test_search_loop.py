@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from nasloop.memory.archive import Archive
-from nasloop.seeds import list_seeds
+from nasloop.tasks.image_classification.seeds import list_seeds
 
 pytestmark = pytest.mark.slow
 
@@ -56,12 +56,12 @@ def test_run_of_six_candidates(tmp_path: Path) -> None:
     assert summary["status"] == "finished" and summary["stop_reason"] == "budget"
     assert summary["candidates_generated"] == 6
     assert summary["valid"] == sum(c.status == "ok" for c in cands) >= len(seeds)
-    assert summary["best_metric"] == max(c.val_accuracy for c in cands if c.status == "ok")
+    assert summary["best_metric"] == max(c.score for c in cands if c.status == "ok")
     best = (out / "best.py").read_text()
     assert f"#{summary['best_candidate']}" in best.splitlines()[0]
     assert (out / "checkpoints.sqlite").exists()
     ok = [c for c in cands if c.status == "ok"]
-    assert all(0.0 <= c.val_accuracy <= 1.0 and c.params > 0 for c in ok)
+    assert all(0.0 <= c.score <= 1.0 and c.params > 0 for c in ok)
     # a line per candidate was printed
     assert proc.stdout.count("#") >= 6
 
@@ -72,13 +72,13 @@ def test_existing_run_is_refused_and_resume_with_more_budget(tmp_path: Path) -> 
     again = nasloop("run", "--budget", "3", "--out", str(out))
     assert again.returncode == 2
     assert "already holds a run" in again.stderr and len(again.stderr.strip().splitlines()) == 1
-    before = {c.id: c.val_accuracy for c in _candidates(out)}
+    before = {c.id: c.score for c in _candidates(out)}
     more = nasloop("resume", str(out), "--budget", "5")
     assert more.returncode == 0, more.stderr[-2000:]
     after = _candidates(out)
     assert len(after) == 5
     assert all(c.eval_attempts <= 1 for c in after)
-    assert {c.id: c.val_accuracy for c in after if c.id in before} == before
+    assert {c.id: c.score for c in after if c.id in before} == before
 
 
 def test_killed_run_resumes_without_training_twice(tmp_path: Path) -> None:
@@ -100,7 +100,7 @@ def test_killed_run_resumes_without_training_twice(tmp_path: Path) -> None:
             try:
                 db = sqlite3.connect(f"file:{out / 'archive.sqlite'}?mode=ro", uri=True)
                 rows = db.execute(
-                    "SELECT id, val_accuracy FROM candidates WHERE status IN ('ok','failed')"
+                    "SELECT id, score FROM candidates WHERE status IN ('ok','failed')"
                 ).fetchall()
                 db.close()
             except sqlite3.OperationalError:
@@ -117,7 +117,7 @@ def test_killed_run_resumes_without_training_twice(tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGKILL
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "running"  # it never got to say otherwise
-    done_before = {c.id: c.val_accuracy for c in _candidates(out) if c.status in ("ok", "failed")}
+    done_before = {c.id: c.score for c in _candidates(out) if c.status in ("ok", "failed")}
     assert 4 <= len(done_before) < budget
     _wait_gone(workers)
 
@@ -128,7 +128,7 @@ def test_killed_run_resumes_without_training_twice(tmp_path: Path) -> None:
     assert [c.step for c in after] == list(range(budget))
     for c in after:
         if c.id in done_before:
-            assert c.eval_attempts <= 1 and c.val_accuracy == done_before[c.id]
+            assert c.eval_attempts <= 1 and c.score == done_before[c.id]
     # at most the one candidate cut short by the kill was sent to the sandbox again
     assert sum(c.eval_attempts for c in after) <= sum(1 for c in after if c.eval_wall_s) + 1
     a = Archive(out / "archive.sqlite")
@@ -219,7 +219,7 @@ def test_stop_rules_wall_time_and_patience(tmp_path: Path) -> None:
     s = json.loads((tmp_path / "p" / "summary.json").read_text())
     assert s["stop_reason"] == "patience" and s["candidates_generated"] < 60
     cands = _candidates(tmp_path / "p")
-    best = max((c for c in cands if c.status == "ok"), key=lambda c: c.val_accuracy)
+    best = max((c for c in cands if c.status == "ok"), key=lambda c: c.score)
     later = [
         c
         for c in cands

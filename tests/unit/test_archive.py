@@ -1,5 +1,6 @@
 from nasloop.memory.archive import Archive
 from nasloop.memory.triples import Triple, describe_outcome, window
+from nasloop.tasks.base import Objective
 
 
 def _archive(tmp_path):
@@ -48,12 +49,14 @@ def test_results_best_and_top(tmp_path):
     a.set_ok(
         ids[0],
         form="lemur",
+        score=0.5,
         metrics={"val_accuracy": 0.5, "params": 10, "train_s": 1.0},
         eval_wall_s=1.2,
     )
     a.set_ok(
         ids[1],
         form="bare",
+        score=0.7,
         metrics={"val_accuracy": 0.7, "params": 20, "train_s": 1.0},
         eval_wall_s=1.1,
     )
@@ -88,7 +91,11 @@ def test_window_and_outcomes():
     ]
     assert [t.step for t in window(ts, 5)] == [3, 4, 5, 6, 7]
     assert window(ts, 0) == []
-    text, delta = describe_outcome(0.8, 0.75, None, None)
-    assert abs(delta - 0.05) < 1e-9 and "+0.0500" in text
-    text, delta = describe_outcome(None, 0.75, "shape", "bad shape\nmore")
+    acc = Objective()
+    text, delta = describe_outcome(acc, 0.8, 0.75, None, None)
+    assert abs(delta - 0.05) < 1e-9 and text == "val_accuracy 0.8000 (+0.0500 vs parent)"
+    text, delta = describe_outcome(acc, None, 0.75, "shape", "bad shape\nmore")
     assert text == "failed: shape (bad shape)" and delta is None
+    latency = Objective(metric="latency_ms", direction="min", digits=2)
+    text, delta = describe_outcome(latency, 3.0, 4.0, None, None)
+    assert delta == 1.0 and text == "latency_ms 3.00 (+1.00 vs parent)"  # a gain: lower is better

@@ -14,8 +14,7 @@ from nasloop.corpus.records import CorpusRecord
 from nasloop.finetune.pairs import CORPUS_PROBLEM, Context, PairMaker
 from nasloop.memory.archive import Archive
 from nasloop.memory.triples import Triple
-from nasloop.seeds import list_seeds
-from nasloop.task import task_info
+from nasloop.tasks.image_classification.seeds import list_seeds
 
 LENET = list_seeds()["lenet"]
 WIDER = LENET.replace("nn.Linear(120, 84)", "nn.Linear(120, 90)").replace(
@@ -28,7 +27,9 @@ def maker() -> PairMaker:
     config = Config()
     builder = PromptBuilder(load_prompts({}), "CONTRACT", 2000)
     backend = SimpleNamespace(context_window=None)  # no window: nothing is cut
-    return PairMaker(builder, task_info(config), "full", backend, k=2)
+    from nasloop.tasks.registry import build_task
+
+    return PairMaker(builder, build_task(config).brief(), "full", backend, k=2)
 
 
 def _archive(path) -> Archive:

@@ -10,7 +10,7 @@ from nasloop.finetune.elites import select_elites
 from nasloop.finetune.stats import cycle_stats, rank_reliability, reliability
 from nasloop.memory import novelty
 from nasloop.memory.archive import Archive
-from nasloop.seeds import list_seeds
+from nasloop.tasks.image_classification.seeds import list_seeds
 
 LENET = list_seeds()["lenet"]
 
@@ -52,7 +52,7 @@ class Built:
                 cid, "lemur", novelty.structural_hash(code), novelty.to_bytes(novelty.minhash(code))
             )
         if status == "ok":
-            a.set_ok(cid, form="lemur", metrics={"val_accuracy": acc}, eval_wall_s=1.0)
+            a.set_ok(cid, form="lemur", score=acc, metrics={"val_accuracy": acc}, eval_wall_s=1.0)
         elif status == "failed":
             a.set_failed(cid, "runtime", "boom")
         return cid

@@ -50,7 +50,7 @@ def _cand(cid, origin, acc=0.5, code="x = 1\n"):
         form="lemur",
         structural_hash=None,
         duplicate_of=None,
-        val_accuracy=acc,
+        score=acc,
         params=1,
         flops=1.0,
         metrics=None,
@@ -65,15 +65,22 @@ def _cand(cid, origin, acc=0.5, code="x = 1\n"):
 
 
 def _task():
-    from nasloop.agents.base import TaskInfo
+    from nasloop.config import build_config
+    from nasloop.tasks.registry import build_task
 
-    return TaskInfo(dataset="digits", in_shape=(32, 1, 32, 32), num_classes=10)
+    return build_task(build_config({})).brief()
+
+
+def _space(operators=frozenset()):
+    from nasloop.tasks.image_classification.space import ArchitectureSpace
+
+    return ArchitectureSpace((1, 1, 32, 32), 10, frozenset(operators))
 
 
 def test_improver_is_deterministic_per_step_and_mutates_the_best():
     from nasloop.agents.base import ImproveRequest
     from nasloop.agents.heuristic import HeuristicImprover
-    from nasloop.seeds import list_seeds
+    from nasloop.tasks.image_classification.seeds import list_seeds
 
     code = list_seeds()["lenet"]
     req = ImproveRequest(
@@ -84,8 +91,8 @@ def test_improver_is_deterministic_per_step_and_mutates_the_best():
         last=None,
         parents=[_cand(1, "seed:lenet", 0.6, code)],
     )
-    a = HeuristicImprover().improve(req)
-    b = HeuristicImprover().improve(req)
+    a = HeuristicImprover(_space()).improve(req)
+    b = HeuristicImprover(_space()).improve(req)
     assert a.instruction == b.instruction and a.instruction.parent_id == 1
     assert a.instruction.mutation and a.instruction.modification.startswith(
         a.instruction.mutation["op"]
@@ -106,9 +113,9 @@ def test_heuristic_agents_never_touch_untrusted_code():
         last=None,
         parents=[_cand(1, "hf:some-model", 0.9, bomb)],
     )
-    res = HeuristicImprover().improve(req)
+    res = HeuristicImprover(_space()).improve(req)
     assert res.instruction is None and "lineage" in res.error
-    gen = HeuristicGenerator().generate(
+    gen = HeuristicGenerator(_space()).generate(
         GenerateRequest(
             step=5,
             seed=0,
@@ -122,27 +129,26 @@ def test_heuristic_agents_never_touch_untrusted_code():
 
 
 def test_prepare_warms_the_options_of_trusted_candidates_only():
-    from nasloop.agents.heuristic import HeuristicImprover, mutation_options
-    from nasloop.seeds import list_seeds
+    from nasloop.agents.heuristic import HeuristicImprover
+    from nasloop.tasks.image_classification.seeds import list_seeds
+    from nasloop.tasks.image_classification.space import _options
 
     code = list_seeds()["vgg_small"]
-    work = HeuristicImprover().prepare(
+    work = HeuristicImprover(_space()).prepare(
         [_cand(1, "seed:vgg_small", 0.5, code), _cand(2, "openai:http://x", 0.9, "import os")],
-        _task(),
     )
     assert len(work) == 1
-    mutation_options.cache_clear()
+    _options.cache_clear()
     work[0]()
-    before = mutation_options.cache_info().hits
-    mutation_options(code, _task())
-    assert mutation_options.cache_info().hits == before + 1
+    before = _options.cache_info().hits
+    _space().propose(code)
+    assert _options.cache_info().hits == before + 1
 
 
 def test_width_changes_are_proposed_as_absolute_channels():
-    from nasloop.agents.heuristic import mutation_options
-    from nasloop.seeds import list_seeds
+    from nasloop.tasks.image_classification.seeds import list_seeds
 
-    options = mutation_options(list_seeds()["lenet"], _task())
+    options = _space().propose(list_seeds()["lenet"])
     widths = [m for m in options if m.op in {"widen", "narrow"}]
     assert widths and all(set(m.args) == {"channels"} for m in widths)
     described = {m.describe() for m in widths}
@@ -153,7 +159,7 @@ def test_width_changes_are_proposed_as_absolute_channels():
 def test_improver_asks_only_for_the_allowed_operators():
     from nasloop.agents.base import ImproveRequest
     from nasloop.agents.heuristic import HeuristicImprover
-    from nasloop.seeds import list_seeds
+    from nasloop.tasks.image_classification.seeds import list_seeds
 
     code = list_seeds()["lenet"]
     ops = set()
@@ -166,8 +172,8 @@ def test_improver_asks_only_for_the_allowed_operators():
             last=None,
             parents=[_cand(1, "seed:lenet", 0.6, code)],
         )
-        res = HeuristicImprover(operators=frozenset({"narrow"})).improve(req)
+        res = HeuristicImprover(_space({"narrow"}), operators=frozenset({"narrow"})).improve(req)
         ops.add(res.instruction.mutation["op"])
     assert ops == {"narrow"}
-    none = HeuristicImprover(operators=frozenset({"norm_swap"})).improve(req)
+    none = HeuristicImprover(_space({"norm_swap"}), operators=frozenset({"norm_swap"})).improve(req)
     assert none.instruction is None and "no mutation of norm_swap applies" in none.error

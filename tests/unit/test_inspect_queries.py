@@ -30,7 +30,7 @@ def make_run(run: Path) -> Path:
     a.set_meta("config", {"run": {"budget": 4}})
     seed = a.add_candidate(0, parent_id=None, origin="seed:s", modification="seed:s",
                            code=SEED, diff=None, gen_s=0.0)
-    a.set_ok(seed, form="bare", metrics={"val_accuracy": 0.5, "params": 1000.0},
+    a.set_ok(seed, form="bare", score=0.5, metrics={"val_accuracy": 0.5, "params": 1000.0},
              eval_wall_s=1.0, log_tail="epoch 1 loss 1.2")
     a.add_triple(Triple(step=0, candidate_id=seed, problem="seed architecture",
                         modification="seed:s", outcome="val_accuracy 0.5000"))
@@ -45,7 +45,7 @@ def make_run(run: Path) -> Path:
         kids.append(a.add_candidate(step, parent_id=seed if step < 3 else None, origin="m",
                                     modification=mod, code=SEED + f"# {step}\n",
                                     diff=f"--- a/x\n+++ b/x\n+# {step}\n", gen_s=0.1))
-    a.set_ok(kids[0], form="bare", metrics={"val_accuracy": 0.75, "params": 3000.0},
+    a.set_ok(kids[0], form="bare", score=0.75, metrics={"val_accuracy": 0.75, "params": 3000.0},
              eval_wall_s=1.0)
     a.set_failed(kids[1], "shape", "mat1 and mat2 shapes cannot be multiplied\nmore")
     a.set_duplicate(kids[2], kids[0], f"structurally identical to #{kids[0]}")

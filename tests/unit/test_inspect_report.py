@@ -13,6 +13,7 @@ from nasloop.inspect import plots
 from nasloop.inspect.report import PLOTS, build_report, plot_page
 from nasloop.inspect.rundir import InspectError, RunView
 from nasloop.inspect.svg import nice_ticks
+from nasloop.tasks.base import Objective
 
 NS = "{http://www.w3.org/2000/svg}"
 
@@ -37,7 +38,7 @@ def test_nice_ticks_cover_the_range(lo: float, hi: float) -> None:
 
 
 def test_metric_chart_has_a_dot_per_trained_candidate_and_a_rising_best(cands) -> None:
-    root = parse(plots.metric_over_time(cands))
+    root = parse(plots.metric_over_time(cands, Objective()))
     assert root.get("data-plot") == "metric"
     dots = root.findall(f"{NS}circle")
     assert len(dots) == sum(c.status == "ok" for c in cands) == 2
@@ -52,7 +53,7 @@ def test_valid_rate_failures_params_lineage(cands) -> None:
     bars = parse(plots.outcomes_over_time(cands)).findall(f"{NS}rect[@class='bar']")
     labels = " ".join(b.find(f"{NS}title").text for b in bars)
     assert len(bars) == 4 and all(k in labels for k in ("ok", "shape", "duplicate"))
-    scatter = parse(plots.accuracy_vs_params(cands))
+    scatter = parse(plots.accuracy_vs_params(cands, Objective()))
     assert len(scatter.findall(f"{NS}circle")) == 2
     tree = parse(plots.lineage(cands, best_id=2))
     path = tree.findall(f"{NS}circle[@class='node path']")
@@ -61,8 +62,9 @@ def test_valid_rate_failures_params_lineage(cands) -> None:
 
 
 def test_charts_of_an_empty_run_say_so() -> None:
-    for svg in (plots.metric_over_time([]), plots.valid_rate([]), plots.outcomes_over_time([]),
-                plots.accuracy_vs_params([]), plots.lineage([], None)):
+    acc = Objective()
+    for svg in (plots.metric_over_time([], acc), plots.valid_rate([]), plots.outcomes_over_time([]),
+                plots.accuracy_vs_params([], acc), plots.lineage([], None)):
         assert parse(svg).find(f"{NS}text[@class='empty']") is not None
 
 

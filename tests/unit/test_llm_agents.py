@@ -10,7 +10,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction, TaskInfo
+from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction
 from nasloop.agents.delta import make_diff
 from nasloop.agents.llm.backend import ChatBackend
 from nasloop.agents.llm.context import PromptTooLarge, fit
@@ -19,15 +19,19 @@ from nasloop.agents.llm.improver import LLMImprover
 from nasloop.agents.llm.preflight import check_context
 from nasloop.agents.llm.prompts import load_prompts
 from nasloop.agents.llm.render import PromptBuilder
-from nasloop.config import ConfigError
+from nasloop.config import ConfigError, build_config
 from nasloop.memory.archive import Candidate
 from nasloop.memory.triples import Triple
-from nasloop.seeds import list_seeds, seed_source
+from nasloop.tasks.image_classification.seeds import list_seeds, seed_source
+from nasloop.tasks.registry import build_task
 
 PARENT = seed_source("lenet")
 CHILD = PARENT.replace("nn.Conv2d(6, 16, kernel_size=5)", "nn.Conv2d(6, 32, kernel_size=5)")
 CHILD = CHILD.replace("nn.Linear(16 * ", "nn.Linear(32 * ")
-TASK = TaskInfo(dataset="digits", in_shape=(32, 1, 32, 32), num_classes=10)
+IC = build_task(
+    build_config({"train": {"max_params": 10**6}, "sandbox": {"limits": {"time_s": 60}}})
+)
+TASK = IC.brief()
 GOOD_JSON = (
     '{"problem": "conv2 is narrow", "suggestion": "widen conv2 to 32", "expected_effect": "+1%"}'
 )
@@ -62,14 +66,7 @@ def backend(answers: list[Any], window: int | None = None) -> ChatBackend:
 
 def builder(history_chars: int = 400) -> PromptBuilder:
     prompts = load_prompts()
-    contract = prompts.render(
-        "contract",
-        in_shape=TASK.in_shape,
-        num_classes=10,
-        max_params=10**6,
-        epochs=1,
-        time_limit_s=60,
-    )
+    contract = TASK.contract
     return PromptBuilder(prompts, contract, history_chars)
 
 
@@ -95,7 +92,7 @@ def triples(n: int) -> list[Triple]:
 
 
 def improve_request(**kw: Any) -> ImproveRequest:
-    best, other = cand(3, val_accuracy=0.9), cand(2, val_accuracy=0.8)
+    best, other = cand(3, score=0.9), cand(2, score=0.8)
     last = cand(4, status="failed", failure_class="shape", failure_message="mat1 and mat2")
     base = dict(step=5, seed=0, task=TASK, triples=triples(2), last=last, parents=[best, other])
     return ImproveRequest(**{**base, **kw})
@@ -159,7 +156,7 @@ def test_improver_without_parents():
 
 def test_full_mode():
     b = backend([f"```python\n{CHILD}```"])
-    gen = LLMGenerator(b, builder(), "full", retries=1).generate(gen_request())
+    gen = LLMGenerator(b, builder(), "full", retries=1, extract=IC.extract).generate(gen_request())
     assert gen.code == CHILD and len(gen.calls) == 1 and gen.calls[0].role == "generator"
     assert "widen conv2 to 32" in gen.calls[0].prompt
 
@@ -167,14 +164,14 @@ def test_full_mode():
 def test_delta_mode_applies_the_diff():
     diff = make_diff(PARENT, CHILD, "model.py")
     b = backend([f"Here is the patch:\n```diff\n{diff}```"])
-    gen = LLMGenerator(b, builder(), "delta", retries=0).generate(gen_request())
+    gen = LLMGenerator(b, builder(), "delta", retries=0, extract=IC.extract).generate(gen_request())
     assert gen.code == CHILD and "unified diff" in gen.calls[0].prompt
 
 
 def test_auto_falls_back_to_full_when_the_diff_does_not_apply():
     bad = "--- a/model.py\n+++ b/model.py\n@@ -1,2 +1,2 @@\n-import jax\n+import flax\n"
     b = backend([f"```diff\n{bad}```", f"```python\n{CHILD}```"])
-    gen = LLMGenerator(b, builder(), "auto", retries=0).generate(gen_request())
+    gen = LLMGenerator(b, builder(), "auto", retries=0, extract=IC.extract).generate(gen_request())
     assert gen.code == CHILD
     assert [c.ok for c in gen.calls] == [False, True]
     assert "could not be applied" in (gen.calls[0].error or "")
@@ -183,7 +180,7 @@ def test_auto_falls_back_to_full_when_the_diff_does_not_apply():
 
 def test_no_usable_code_is_a_recorded_failure():
     b = backend(["Add batch norm.", "Really, add batch norm.", "```python\nimport torch\n"])
-    gen = LLMGenerator(b, builder(), "auto", retries=1).generate(gen_request())
+    gen = LLMGenerator(b, builder(), "auto", retries=1, extract=IC.extract).generate(gen_request())
     assert gen.code is None
     assert len(gen.calls) == 3 and not any(c.ok for c in gen.calls)
     assert gen.error and gen.error.startswith("delta: no unified diff")
@@ -214,7 +211,7 @@ def test_fit_fails_when_even_the_parent_is_too_large():
 
 def test_generator_records_a_prompt_too_large():
     b = backend(["never asked"], window=400)
-    gen = LLMGenerator(b, builder(), "full", retries=0).generate(gen_request())
+    gen = LLMGenerator(b, builder(), "full", retries=0, extract=IC.extract).generate(gen_request())
     assert gen.code is None and "context window" in (gen.error or "") and gen.calls == []
 
 

@@ -5,9 +5,29 @@ import re
 import pytest
 
 from nasloop.agents.delta import make_diff
-from nasloop.agents.llm.answers import TRUNCATED, extract_code, parse_improver
-from nasloop.agents.llm.generator import read_delta, read_full
-from nasloop.seeds import seed_source
+from nasloop.agents.llm.answers import TRUNCATED, parse_improver
+from nasloop.agents.llm.answers import extract_code as extract_any
+from nasloop.agents.llm.generator import read_delta as read_delta_with
+from nasloop.agents.llm.generator import read_full as read_full_with
+from nasloop.config import build_config
+from nasloop.tasks.image_classification import NET
+from nasloop.tasks.image_classification.seeds import seed_source
+from nasloop.tasks.registry import build_task
+
+EXTRACT = build_task(build_config({})).extract
+
+
+def extract_code(text, cut_off=False):
+    return extract_any(text, cut_off, defines=NET, what="class Net")
+
+
+def read_full(text, parent, cut_off=False):
+    return read_full_with(text, parent, EXTRACT, cut_off)
+
+
+def read_delta(text, parent, cut_off=False):
+    return read_delta_with(text, parent, EXTRACT, cut_off)
+
 
 PARENT = seed_source("lenet")
 CHILD = PARENT.replace(

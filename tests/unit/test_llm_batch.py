@@ -17,6 +17,7 @@ from langchain_core.messages import BaseMessage
 from test_llm_agents import (  # same folder: pytest puts it on sys.path
     CHILD,
     GOOD_JSON,
+    IC,
     PARENT,
     TASK,
     ScriptedChat,
@@ -26,7 +27,7 @@ from test_llm_agents import (  # same folder: pytest puts it on sys.path
     triples,
 )
 
-from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction
+from nasloop.agents.base import GenerateRequest, ImproveRequest, ImprovesMany, Instruction
 from nasloop.agents.heuristic import HeuristicImprover
 from nasloop.agents.llm.backend import ChatBackend
 from nasloop.agents.llm.generator import LLMGenerator
@@ -159,8 +160,9 @@ def test_a_failing_shared_call_fails_every_step_once():
 
 def test_heuristic_improver_is_asked_step_by_step():
     reqs = requests(2)
-    assert not hasattr(HeuristicImprover(), "improve_many")
-    results = improve_all(HeuristicImprover(), reqs)
+    heuristic = HeuristicImprover(IC.mutation_space())
+    assert not isinstance(heuristic, ImprovesMany)
+    results = improve_all(heuristic, reqs)
     assert len(results) == 2 and all(r.instruction is not None for r in results)
 
 
@@ -170,7 +172,7 @@ def test_heuristic_improver_is_asked_step_by_step():
 def test_generator_batches_first_attempts_and_retries_alone():
     many = FakeMany([FULL_CHILD, "no code here", FULL_CHILD.replace("32", "24")])
     b = backend(many, answers=[FULL_CHILD])
-    gens = LLMGenerator(b, builder(), mode="full", retries=1).generate_many(
+    gens = LLMGenerator(b, builder(), mode="full", retries=1, extract=IC.extract).generate_many(
         gen_requests(["widen conv2 to 32", "widen conv1", "widen conv2 to 24"])
     )
     assert many.calls == [("batch", 3, call_seed(0, 6, "generator", 0))]
@@ -184,7 +186,7 @@ def test_generator_batches_first_attempts_and_retries_alone():
 def test_generator_without_batch_call_asks_separately():
     many = FakeMany([], can_batch=False)
     b = backend(many, answers=[FULL_CHILD, FULL_CHILD.replace("32", "24")])
-    gens = LLMGenerator(b, builder(), mode="full", retries=0).generate_many(
+    gens = LLMGenerator(b, builder(), mode="full", retries=0, extract=IC.extract).generate_many(
         gen_requests(["widen conv2 to 32", "widen conv2 to 24"])
     )
     assert many.calls == [] and len(b.chat.seen) == 2

@@ -11,6 +11,7 @@ from nasloop.agents.heuristic import HeuristicGenerator, HeuristicImprover
 from nasloop.agents.llm.models import parse_model
 from nasloop.agents.llm.prompts import load_prompts
 from nasloop.config import ConfigError, build_config
+from nasloop.tasks.registry import build_task
 
 
 def free_port() -> int:
@@ -21,7 +22,7 @@ def free_port() -> int:
 
 def start_error(agents: dict) -> str:
     with pytest.raises(ConfigError) as err:
-        build_agents(build_config({"agents": agents}))
+        build_agents(build_task(build_config({"agents": agents})))
     msg = str(err.value)
     assert "\n" not in msg
     return msg
@@ -55,7 +56,7 @@ def test_bad_model_strings(value, needle):
 
 
 def test_default_is_heuristic():
-    improver, generator = build_agents(build_config({}))
+    improver, generator = build_agents(build_task(build_config({})))
     assert isinstance(improver, HeuristicImprover) and isinstance(generator, HeuristicGenerator)
 
 
@@ -139,7 +140,8 @@ def test_missing_prompt_file(tmp_path):
 
 
 def test_heuristic_operators_are_checked_and_passed_on():
-    improver, _ = build_agents(build_config({"agents": {"operators": ["widen", "narrow"]}}))
+    config = build_config({"agents": {"operators": ["widen", "narrow"]}})
+    improver, _ = build_agents(build_task(config))
     assert improver.operators == {"widen", "narrow"}
     msg = start_error({"operators": ["widen", "wden"]})
     assert "agents.operators" in msg and "'wden'" in msg and "narrow" in msg

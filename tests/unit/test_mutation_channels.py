@@ -7,7 +7,7 @@ import pytest
 from nasloop.agents.mutation import Mutation, MutationError, applicable_mutations, apply_mutation
 from nasloop.agents.mutation.context import analyse
 from nasloop.agents.mutation.model import build
-from nasloop.seeds import list_seeds
+from nasloop.tasks.image_classification.seeds import list_seeds
 
 SEEDS = list_seeds()
 

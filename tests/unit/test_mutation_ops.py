@@ -16,7 +16,7 @@ from nasloop.agents.mutation import (
 )
 from nasloop.agents.mutation.context import analyse
 from nasloop.agents.mutation.model import build
-from nasloop.seeds import list_seeds
+from nasloop.tasks.image_classification.seeds import list_seeds
 
 SEEDS = list_seeds()
 

@@ -1,5 +1,5 @@
 from nasloop.memory import novelty
-from nasloop.seeds import list_seeds
+from nasloop.tasks.image_classification.seeds import list_seeds
 
 
 def test_layout_and_comments_do_not_count():

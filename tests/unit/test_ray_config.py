@@ -8,6 +8,7 @@ from nasloop.config import ConfigError, ExecutorConfig, build_config
 from nasloop.sandbox.executor import LocalExecutor
 from nasloop.sandbox.factory import build_executor
 from nasloop.sandbox.ray_executor import RayExecutor
+from nasloop.tasks.registry import build_task
 
 
 def test_executor_defaults_run_locally():
@@ -43,7 +44,7 @@ def test_bad_executor_config_is_one_line(section, needle):
 
 def test_factory_local_uses_the_sandbox_section():
     cfg = build_config({"sandbox": {"max_in_flight": 3, "mode": "cold", "isolation": "none"}})
-    ex = build_executor(cfg)
+    ex = build_executor(cfg, build_task(cfg).runner)
     try:
         assert isinstance(ex, LocalExecutor)
         assert (len(ex.slots), ex.mode, ex.isolation) == (3, "cold", "none")

@@ -7,7 +7,7 @@ import types
 import pytest
 import torch
 
-from nasloop.seeds import list_seeds, seed_source
+from nasloop.tasks.image_classification.seeds import list_seeds, seed_source
 
 PRM = {"lr": 0.01, "momentum": 0.9, "dropout": 0.2, "batch": 32}
 

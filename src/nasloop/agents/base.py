@@ -6,31 +6,14 @@ made (prompt, raw response, latency), and the graph's nodes record both.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from nasloop.memory.archive import Candidate
 from nasloop.memory.triples import Triple
-
-
-class TaskInfo(BaseModel):
-    """What the search is for, as the agents are told."""
-
-    model_config = ConfigDict(frozen=True)
-
-    dataset: str
-    in_shape: tuple[int, int, int, int]  # (B, C, H, W) handed to candidates
-    num_classes: int
-    metric: str = "val_accuracy"
-    epochs: int = 1
-
-    def describe(self) -> str:
-        b, c, h, w = self.in_shape
-        return (
-            f"image classification on {self.dataset}: inputs ({c}, {h}, {w}), "
-            f"{self.num_classes} classes; metric: {self.metric} after {self.epochs} epoch(s)"
-        )
+from nasloop.tasks.base import TaskBrief
 
 
 class AgentCall(BaseModel):
@@ -60,7 +43,7 @@ class Instruction(BaseModel):
 class ImproveRequest(BaseModel):
     step: int  # the step the instruction is for
     seed: int  # run seed; agents derive their randomness from (seed, step)
-    task: TaskInfo
+    task: TaskBrief
     triples: list[Triple]  # the last K, oldest first
     last: Candidate | None  # the candidate just recorded
     parents: list[Candidate]  # trained candidates to choose from, best first
@@ -75,7 +58,7 @@ class ImproveResult(BaseModel):
 class GenerateRequest(BaseModel):
     step: int
     seed: int
-    task: TaskInfo
+    task: TaskBrief
     parent: Candidate
     instruction: Instruction
     triples: list[Triple]
@@ -101,3 +84,28 @@ class CodeGenerator(Protocol):
     name: str
 
     def generate(self, request: GenerateRequest) -> Generation: ...
+
+
+# --- optional abilities (checked with isinstance) --------------------------------------------
+
+
+@runtime_checkable
+class Prepares(Protocol):
+    """An agent with work worth doing while the sandbox trains (e.g. analysing the parents
+    it may pick next): a list of calls the loop makes between polls."""
+
+    def prepare(self, candidates: list[Candidate]) -> list[Callable[[], object]]: ...
+
+
+@runtime_checkable
+class ImprovesMany(Protocol):
+    """An improver that answers a cycle's steps together (several answers per model call)."""
+
+    def improve_many(self, requests: Sequence[ImproveRequest]) -> list[ImproveResult]: ...
+
+
+@runtime_checkable
+class GeneratesMany(Protocol):
+    """A generator that answers a cycle's steps together (one batched model call)."""
+
+    def generate_many(self, requests: Sequence[GenerateRequest]) -> list[Generation]: ...

@@ -11,36 +11,52 @@ from __future__ import annotations
 from nasloop.agents.base import CodeGenerator, PromptImprover
 from nasloop.agents.heuristic import HeuristicGenerator, HeuristicImprover
 from nasloop.agents.llm.models import parse_model
-from nasloop.agents.mutation.api import operator_summaries
-from nasloop.config import Config, ConfigError
+from nasloop.config import ConfigError
+from nasloop.tasks.base import MutationSpace, Task
 
 ROLES = ("improver", "generator")
 
 
-def _operators(names: list[str]) -> frozenset[str]:
-    """The operators the heuristic improver may use; ConfigError on a name not registered."""
-    known = operator_summaries()
+def _space(task: Task, role: str) -> MutationSpace:
+    """The task's mutation space, checked against `agents.operators`; ConfigError when the
+    task has none (the heuristic agents need one) or an operator name is unknown."""
+    space = task.mutation_space()
+    if space is None:
+        raise ConfigError(
+            f"bad config: field 'agents.{role}': the {task.kind} task has no mutation space "
+            "for the heuristic agents; name a language model (hf:, openai:, langchain:)"
+        )
+    names = task.config.agents.operators
+    known = space.operators() if not names else _all_operators(task)
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ConfigError(
             f"bad config: field 'agents.operators': unknown operator {unknown[0]!r} "
             f"(known: {', '.join(sorted(known))})"
         )
-    return frozenset(names)
+    return space
 
 
-def build_agents(config: Config) -> tuple[PromptImprover, CodeGenerator]:
+def _all_operators(task: Task) -> dict[str, str]:
+    """Every operator of the task's space, with no `agents.operators` limit."""
+    unlimited = task.config.model_copy(
+        update={"agents": task.config.agents.model_copy(update={"operators": []})})
+    space = type(task)(unlimited, task.params).mutation_space()
+    return space.operators() if space is not None else {}
+
+
+def build_agents(task: Task) -> tuple[PromptImprover, CodeGenerator]:
     """(improver, generator) for the configured models; fails before the run when unusable."""
-    a = config.agents
-    specs = {role: parse_model(getattr(a, role), f"agents.{role}") for role in ROLES}
+    a = task.config.agents
+    specs = {role: parse_model(a.model_of(role), f"agents.{role}") for role in ROLES}
     llm = {role: spec for role, spec in specs.items() if spec[0] != "heuristic"}
     built: dict[str, object] = {}
     if llm:
         from nasloop.agents.llm.assemble import build_llm_roles  # langchain only when asked
 
-        built.update(build_llm_roles(config, llm))
+        built.update(build_llm_roles(task, llm))
     improver = built.get("improver") or HeuristicImprover(
-        explore=a.explore, operators=_operators(a.operators)
+        _space(task, "improver"), explore=a.explore, operators=frozenset(a.operators)
     )
-    generator = built.get("generator") or HeuristicGenerator()
+    generator = built.get("generator") or HeuristicGenerator(_space(task, "generator"))
     return improver, generator  # type: ignore[return-value]

@@ -11,7 +11,7 @@ import json
 import random
 import time
 from collections.abc import Callable
-from functools import lru_cache, partial
+from functools import partial
 
 from nasloop.agents.base import (
     AgentCall,
@@ -20,12 +20,11 @@ from nasloop.agents.base import (
     ImproveRequest,
     ImproveResult,
     Instruction,
-    TaskInfo,
 )
-from nasloop.agents.mutation import Mutation, MutationError, applicable_mutations, apply_mutation
-from nasloop.agents.mutation.api import confirm
+from nasloop.agents.mutation import Mutation, MutationError
 from nasloop.memory.archive import Candidate
 from nasloop.memory.triples import Triple
+from nasloop.tasks.base import MutationSpace
 
 MODEL = "heuristic"
 
@@ -44,25 +43,11 @@ def _rng(seed: int, step: int, salt: str) -> random.Random:
     return random.Random(f"{seed}:{step}:{salt}")
 
 
-@lru_cache(maxsize=64)
-def mutation_options(code: str, task: TaskInfo) -> tuple[Mutation, ...]:
-    """Mutations that apply to `code`, cached: the best parent is asked about again and again."""
-    _, c, h, w = task.in_shape
-    return tuple(applicable_mutations(code, (1, c, h, w), task.num_classes))
-
-
-def _options_or_none(code: str, task: TaskInfo) -> tuple[Mutation, ...] | None:
+def _options_or_none(space: MutationSpace, code: str) -> list[Mutation] | None:
     try:
-        return mutation_options(code, task)
+        return space.propose(code)
     except MutationError:
         return None
-
-
-def _confirm_quietly(code: str, in_shape: tuple[int, ...], num_classes: int) -> None:
-    try:
-        confirm(code, in_shape, num_classes)
-    except MutationError:
-        pass  # a warm-up only; the sandbox judges the candidate
 
 
 def op_of(modification: str) -> str:
@@ -89,16 +74,18 @@ def operator_weights(ops: list[str], triples: list[Triple]) -> dict[str, float]:
 def _problem(request: ImproveRequest) -> str:
     last = request.last
     best = request.parents[0] if request.parents else None
+    objective = request.task.objective
     if last is not None and last.failure_class is not None:
         msg = (last.failure_message or "").splitlines()[0][:120] if last.failure_message else ""
         return f"last candidate #{last.id} failed: {last.failure_class}" + (
             f": {msg}" if msg else ""
         )
     best_s = (
-        f"best val_accuracy {best.val_accuracy:.4f} (#{best.id})" if best else "nothing trained"
+        f"best {objective.describe(best.score)} (#{best.id})"
+        if best and best.score is not None else "nothing trained"
     )
-    if last is not None and last.val_accuracy is not None:
-        return f"last candidate #{last.id} reached {last.val_accuracy:.4f}; {best_s}"
+    if last is not None and last.score is not None:
+        return f"last candidate #{last.id} reached {objective.format(last.score)}; {best_s}"
     return best_s
 
 
@@ -108,17 +95,19 @@ class HeuristicImprover:
     name = MODEL
 
     def __init__(
-        self, explore: float = 0.2, top_k: int = 5, operators: frozenset[str] = frozenset()
+        self, space: MutationSpace, explore: float = 0.2, top_k: int = 5,
+        operators: frozenset[str] = frozenset(),
     ) -> None:
+        self.space = space
         self.explore = explore
         self.top_k = top_k
-        self.operators = operators  # empty: every operator
+        self.operators = operators  # empty: every operator (the space applies the limit)
 
-    def prepare(self, candidates: list[Candidate], task: TaskInfo) -> list[Callable[[], object]]:
+    def prepare(self, candidates: list[Candidate]) -> list[Callable[[], object]]:
         """Work worth doing while the sandbox trains: the mutation options of the candidates
         that may be picked as parents next (the ones training now and the current top k)."""
         codes = list(dict.fromkeys(c.code for c in candidates if c.code and trusted(c)))
-        return [partial(_options_or_none, code, task) for code in codes[: self.top_k + 8]]
+        return [partial(_options_or_none, self.space, code) for code in codes[: self.top_k + 8]]
 
     def improve(self, request: ImproveRequest) -> ImproveResult:
         t0 = time.perf_counter()
@@ -132,11 +121,9 @@ class HeuristicImprover:
         if len(pool) > 1 and rng.random() < self.explore:
             parent = rng.choice(pool[1:])
         try:
-            options = mutation_options(parent.code or "", request.task)
+            options = self.space.propose(parent.code or "")
         except MutationError as err:
             return ImproveResult(instruction=None, error=f"parent #{parent.id}: {err}")
-        if self.operators:
-            options = tuple(m for m in options if m.op in self.operators)
         tried = {t.modification for t in request.triples if t.failure_class is not None}
         fresh = [m for m in options if m.describe() not in tried] or options
         if not fresh:
@@ -152,7 +139,10 @@ class HeuristicImprover:
             parent_id=parent.id,
             problem=_problem(request),
             modification=mutation.describe(),
-            expected_effect=f"raise {request.task.metric}",
+            expected_effect=(
+                f"{'raise' if request.task.objective.direction == 'max' else 'lower'} "
+                f"{request.task.objective.metric}"
+            ),
             mutation=mutation.model_dump(),
         )
         seen = {
@@ -175,18 +165,8 @@ class HeuristicGenerator:
 
     name = MODEL
 
-    def __init__(self) -> None:
-        self._warm = False
-
-    def prepare(self, candidates: list[Candidate], task: TaskInfo) -> list[Callable[[], object]]:
-        """Once, while the first candidates train: dry-check a trusted one in this process, so
-        torch's lazily imported machinery is loaded before the first mutant needs it."""
-        code = next((c.code for c in candidates if c.code and trusted(c)), None)
-        if self._warm or code is None:
-            return []
-        self._warm = True
-        _, c, h, w = task.in_shape
-        return [partial(_confirm_quietly, code, (1, c, h, w), task.num_classes)]
+    def __init__(self, space: MutationSpace) -> None:
+        self.space = space
 
     def generate(self, request: GenerateRequest) -> Generation:
         t0 = time.perf_counter()
@@ -202,8 +182,7 @@ class HeuristicGenerator:
                 mutation = Mutation.model_validate(spec)
             else:
                 mutation = self._from_text(request, parent_code)
-            _, c, h, w = request.task.in_shape
-            code = apply_mutation(parent_code, mutation, (1, c, h, w), request.task.num_classes)
+            code = self.space.apply(parent_code, mutation)
             error = None
         except MutationError as err:
             code, error = None, f"mutation could not be applied: {err}"
@@ -218,10 +197,9 @@ class HeuristicGenerator:
         )
         return Generation(code=code, calls=[call], error=error)
 
-    @staticmethod
-    def _from_text(request: GenerateRequest, parent_code: str) -> Mutation:
+    def _from_text(self, request: GenerateRequest, parent_code: str) -> Mutation:
         """Pick a mutation whose operator the free-text instruction names, else any one."""
-        options = mutation_options(parent_code, request.task)
+        options = self.space.propose(parent_code)
         if not options:
             raise MutationError("no mutation applies to the parent")
         text = request.instruction.modification.lower()

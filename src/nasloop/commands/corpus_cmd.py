@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -29,7 +29,7 @@ def _parent(model: str) -> tuple[str, str]:
     path = Path(model)
     if path.is_file():
         return path.read_text(encoding="utf-8"), path.name
-    from nasloop.seeds import list_seeds
+    from nasloop.tasks.image_classification.seeds import list_seeds
 
     seeds = list_seeds()
     if model in seeds:
@@ -43,6 +43,25 @@ def _shape(text: str) -> tuple[int, int, int]:
     except ValueError:
         raise _fail(f"--in-shape {text!r}: expected C,H,W such as 1,32,32") from None
     return c, h, w
+
+
+def _task_defaults(config: Path | None, task: str | None, dataset: str | None,
+                   max_params: int | None) -> tuple[Any, int, str]:
+    """(dataset table entry, parameter cap, dataset name) of the config's task."""
+    from nasloop.config import ConfigError, load_config
+    from nasloop.tasks.registry import build_task
+
+    try:
+        cfg = load_config(config, {"task.kind": task, "data.dataset": dataset,
+                                   "train.max_params": max_params})
+        the_task = build_task(cfg)
+        info = getattr(the_task, "dataset", None)
+        if info is None:
+            raise ConfigError(f"bad config: field 'task.kind': the {cfg.task.kind} task has no "
+                              "image dataset to build channel variants for")
+    except ConfigError as err:
+        raise _fail(str(err)) from None
+    return info, cfg.train.max_params, cfg.data.dataset
 
 
 @corpus_app.command("channels")
@@ -59,10 +78,17 @@ def corpus_channels(
     ] = False,
     jobs: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     seed: Annotated[int, typer.Option(help="Sampler seed (same seed, same corpus).")] = 0,
-    in_shape: Annotated[str, typer.Option(help="Input C,H,W of the model.")] = "1,32,32",
-    classes: Annotated[int, typer.Option(min=1, help="Number of classes.")] = 10,
-    max_params: Annotated[int, typer.Option(help="Reject variants above this.")] = 2_000_000,
-    dataset: Annotated[str, typer.Option(help="Dataset for --evaluate.")] = "digits",
+    config: Annotated[Path | None, typer.Option(help="Search config (TOML): dataset, "
+                                                     "parameter cap.")] = None,
+    task: Annotated[str | None, typer.Option(help="Task kind (an image-classification "
+                                                  "kind: its dataset gives the shape).")] = None,
+    in_shape: Annotated[str | None, typer.Option(help="Input C,H,W of the model (default: "
+                                                      "the dataset's).")] = None,
+    classes: Annotated[int | None, typer.Option(min=1, help="Number of classes (default: "
+                                                            "the dataset's).")] = None,
+    max_params: Annotated[int | None, typer.Option(help="Reject variants above this.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="Dataset (default: the config's, "
+                                                     "digits).")] = None,
 ) -> None:
     """Write COUNT unique, shape-valid channel-width variants of MODEL (resumable)."""
     from rich.console import Console
@@ -78,15 +104,16 @@ def corpus_channels(
     from nasloop.corpus.build import CorpusError, CorpusOptions, build_corpus
 
     code, name = _parent(model)
+    info, cap, data = _task_defaults(config, task, dataset, max_params)
     opts = CorpusOptions(
         count=count,
         seed=seed,
         jobs=jobs,
         evaluate=evaluate,
-        in_shape=_shape(in_shape),
-        num_classes=classes,
-        max_params=max_params,
-        dataset=dataset,
+        in_shape=_shape(in_shape) if in_shape else info.shape,
+        num_classes=classes or info.classes,
+        max_params=cap,
+        dataset=data,
     )
     console = Console(stderr=True)
     progress = Progress(

@@ -235,24 +235,19 @@ class _Evaluator:
     """Trains variants in the sandbox (LocalExecutor, warm workers) and fills their metrics."""
 
     def __init__(self, opts: CorpusOptions) -> None:
+        from nasloop.config import build_config
         from nasloop.sandbox.executor import LocalExecutor
+        from nasloop.tasks.registry import build_task
 
         self.opts = opts
-        self.executor = LocalExecutor(max_in_flight=max(1, opts.jobs))
+        self.task = build_task(build_config({
+            "data": {"dataset": opts.dataset}, "run": {"seed": opts.seed},
+            "train": {"max_params": opts.max_params}}))
+        self.executor = LocalExecutor(max_in_flight=max(1, opts.jobs), runner=self.task.runner)
 
     def run(self, made: list[dict[str, Any]]) -> None:
-        from nasloop.sandbox.job import EvalJob
-
         handles = [
-            self.executor.submit(
-                EvalJob(
-                    candidate_id=fields["attempt"],
-                    code=fields["code"],
-                    dataset=self.opts.dataset,
-                    seed=self.opts.seed,
-                    max_params=self.opts.max_params,
-                )
-            )
+            self.executor.submit(self.task.job(fields["attempt"], fields["code"]))
             for fields in made
         ]
         for fields, handle in zip(made, handles, strict=True):

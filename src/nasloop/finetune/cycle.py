@@ -23,12 +23,13 @@ from nasloop.finetune.elites import select_elites
 from nasloop.finetune.pairs import PairMaker, draw, prompt_key, trained_keys
 from nasloop.finetune.stats import cycle_stats, reliability
 from nasloop.finetune.store import CycleStore
-from nasloop.graph.evaluate import job_for
+from nasloop.graph.evaluate import objective_score
 from nasloop.graph.resources import Resources
 from nasloop.memory import novelty
 from nasloop.memory.archive import Candidate
+from nasloop.rundir import RunDir
 
-ADAPTERS = "adapters"
+ADAPTERS = RunDir.ADAPTERS
 
 
 def adapter_name(cycle: int) -> str:
@@ -48,7 +49,8 @@ def check_finetune(config: Config, agents: tuple[object, object]) -> None:
             "bad config: field 'finetune.enabled': fine-tuning trains the generator's own "
             "weights: set agents.generator = 'hf:<hub-id-or-dir>' (a local model)"
         )
-    if getattr(improver, "backend", None) is backend:
+    other = getattr(improver, "backend", None)
+    if other is backend or getattr(other, "model", None) is backend.model:
         raise ConfigError(
             "bad config: field 'agents.improver' names the generator's model, which "
             "fine-tuning changes: give the improver another model (or heuristic)"
@@ -76,7 +78,7 @@ class FinetuneCycles:
         self.generator = gen
         self.base_name = gen.backend.name
         self.backend = gen.backend
-        self.pairs = PairMaker(gen.builder, res.task, gen.mode, gen.backend, res.config.memory.k)
+        self.pairs = PairMaker(gen.builder, res.brief, gen.mode, gen.backend, res.config.memory.k)
         self._corpus = None
 
     # --- where cycles lie ------------------------------------------------------
@@ -158,6 +160,7 @@ class FinetuneCycles:
             threshold=self.res.config.memory.novelty_threshold,
             signature=self._signature,
             kept_before=[s for s in map(self._signature, kept_before) if s is not None],
+            rank=self.res.task.objective.sort_key,
         )
         bar = (prev["elites"] or {}).get("bar") if prev else None
         stats = cycle_stats(
@@ -271,33 +274,30 @@ class FinetuneCycles:
         n, extra = self.cfg.reliability_candidates, self.cfg.reliability_seeds
         if n < 2:
             return None
-        trained = sorted(
-            (c for c in generated if c.status == "ok"), key=lambda c: -(c.val_accuracy or 0)
-        )
+        rank = self.res.task.objective.sort_key
+        trained = sorted((c for c in generated if c.status == "ok"), key=lambda c: rank(c.score))
         if len(trained) < 2:  # too few this cycle: the archive's trained architectures
-            trained = sorted(
-                self.res.archive.candidates("ok"), key=lambda c: -(c.val_accuracy or 0)
-            )
+            trained = sorted(self.res.archive.candidates("ok"), key=lambda c: rank(c.score))
         picks = _spread(trained, n)
         seeds = [self.res.config.run.seed + 1 + j for j in range(extra)]
         done = {(r["candidate_id"], r["seed"]) for r in self.store.reevals()}
         todo = [(c, s) for c in picks for s in seeds if (c.id, s) not in done]
         self._reevaluate(cycle, todo)
-        scores: dict[int, list[float]] = {c.id: [c.val_accuracy or 0.0] for c in picks}
+        scores: dict[int, list[float]] = {c.id: [c.score or 0.0] for c in picks}
         for r in self.store.reevals():
             if r["candidate_id"] in scores and r["status"] == "ok" and r["seed"] in seeds:
-                scores[r["candidate_id"]].append(r["val_accuracy"])
+                scores[r["candidate_id"]].append(r["score"])
         return reliability(scores)
 
     def _reevaluate(self, cycle: int, todo: list[tuple[Candidate, int]]) -> None:
-        executor, config = self.res.executor, self.res.config
+        executor, task = self.res.executor, self.res.task
         pending = {}
         for cand, seed in todo:
-            job = job_for(config, cand).model_copy(update={"seed": seed})
+            job = task.job(cand.id, cand.code or "", seed=seed)
             pending[executor.submit(job)] = (cand, seed)
         for handle, (cand, seed) in pending.items():
             result = executor.result(handle, timeout=None)
-            acc = result.metrics.get("val_accuracy") if result.status == "ok" else None
+            acc = objective_score(task.objective, result)[0] if result.status == "ok" else None
             self.store.add_reeval(cand.id, seed, cycle, result.status, acc, result.message)
 
 

@@ -28,6 +28,7 @@ def select_elites(
     threshold: float,
     signature: Callable[[int], MinHash | None],
     kept_before: Sequence[MinHash] = (),
+    rank: Callable[[float | None], float] = lambda score: -(score or 0.0),
 ) -> EliteChoice:
     """Elites of a cycle.
 
@@ -36,6 +37,7 @@ def select_elites(
     kept only when its MinHash-Jaccard with every elite already kept (this cycle's and
     `kept_before`, earlier cycles') is below `threshold`. With fewer than `min_elites`,
     the best novel candidates of `archive_best` (which must be usable as examples) fill up.
+    `rank` orders scores best first (the objective's `sort_key`).
     """
     choice = EliteChoice()
     sigs = list(kept_before)
@@ -50,13 +52,13 @@ def select_elites(
         return True
 
     trained = sorted(
-        (c for c in generated if c.status == "ok" and c.val_accuracy is not None),
-        key=lambda c: (-(c.val_accuracy or 0.0), c.id),
+        (c for c in generated if c.status == "ok" and c.score is not None),
+        key=lambda c: (rank(c.score), c.id),
     )
     quota = math.ceil(rho * len(generated)) if generated else 0
     top = trained[:quota]
     if top:
-        choice.bar = top[-1].val_accuracy
+        choice.bar = top[-1].score
     choice.elites = [c for c in top if novel(c)]
     chosen = {c.id for c in choice.elites}
     for cand in archive_best:

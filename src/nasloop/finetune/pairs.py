@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from langchain_core.messages import BaseMessage
 
-from nasloop.agents.base import Instruction, TaskInfo
+from nasloop.agents.base import Instruction
 from nasloop.agents.delta import make_diff
 from nasloop.agents.llm.backend import ChatBackend, _role, _text
 from nasloop.agents.llm.context import PromptTooLarge, fit
@@ -27,6 +27,7 @@ from nasloop.agents.llm.render import PromptBuilder
 from nasloop.corpus.records import CorpusRecord
 from nasloop.finetune.pair import Pair
 from nasloop.memory.archive import Archive, Candidate
+from nasloop.tasks.base import TaskBrief
 
 CORPUS_PROBLEM = "another channel configuration may fit the task better"
 
@@ -61,7 +62,7 @@ class PairMaker:
     def __init__(
         self,
         builder: PromptBuilder,
-        task: TaskInfo,
+        task: TaskBrief,
         mode: str,
         backend: ChatBackend,
         k: int,
@@ -107,7 +108,7 @@ class PairMaker:
     def from_record(self, record: CorpusRecord, context: Context | None = None) -> Pair | None:
         """A corpus variant asked of its parent as a channel change, in `context` (one the
         run's generator was asked in, so the prompt varies as the loop's prompts do)."""
-        ctx = context or Context(CORPUS_PROBLEM, f"raise {self.task.metric}", ())
+        ctx = context or Context(CORPUS_PROBLEM, f"raise {self.task.objective.metric}", ())
         instruction = Instruction(
             parent_id=0,
             problem=ctx.problem,

@@ -60,10 +60,10 @@ def is_valid(cand: Candidate, original: Mapping[int, Candidate]) -> bool:
 def metric_of(cand: Candidate, original: Mapping[int, Candidate]) -> float | None:
     """The candidate's metric, or that of the trained candidate it duplicates."""
     if cand.status == "ok":
-        return cand.val_accuracy
+        return cand.score
     if cand.status == "duplicate" and cand.duplicate_of is not None:
         first = original.get(cand.duplicate_of)
-        return first.val_accuracy if first is not None and first.status == "ok" else None
+        return first.score if first is not None and first.status == "ok" else None
     return None
 
 
@@ -77,7 +77,7 @@ def cycle_stats(
     """Figures of one cycle's generated candidates (`original`: every candidate by id)."""
     n = len(generated)
     valid = [c for c in generated if is_valid(c, original)]
-    trained = [c.val_accuracy for c in generated if c.status == "ok" and c.val_accuracy is not None]
+    trained = [c.score for c in generated if c.status == "ok" and c.score is not None]
     scores = [metric_of(c, original) for c in generated]
     if elite_bar is None:
         hits = 0

@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS reevals (
   seed INTEGER NOT NULL,
   cycle INTEGER NOT NULL,
   status TEXT NOT NULL,            -- ok | failed
-  val_accuracy REAL,
+  score REAL,
   message TEXT,
   created_at REAL NOT NULL,
   PRIMARY KEY (candidate_id, seed)
@@ -47,6 +47,9 @@ class CycleStore:
     def __init__(self, archive: Archive) -> None:
         self.db = archive.db
         self.db.executescript(SCHEMA)
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(reevals)")}
+        if "score" not in cols and "val_accuracy" in cols:  # before the task seam
+            self.db.execute("ALTER TABLE reevals RENAME COLUMN val_accuracy TO score")
 
     def start(self, cycle: int, start_step: int, end_step: int, adapter: str) -> None:
         """Open the row of a cycle (kept as first written when the cycle runs again)."""
@@ -82,13 +85,13 @@ class CycleStore:
         seed: int,
         cycle: int,
         status: str,
-        val_accuracy: float | None,
+        score: float | None,
         message: str | None,
     ) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO reevals(candidate_id, seed, cycle, status, val_accuracy,"
+            "INSERT OR REPLACE INTO reevals(candidate_id, seed, cycle, status, score,"
             " message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (candidate_id, seed, cycle, status, val_accuracy, message, time.time()),
+            (candidate_id, seed, cycle, status, score, message, time.time()),
         )
 
     def reevals(self, cycle: int | None = None) -> list[dict[str, Any]]:

@@ -45,7 +45,7 @@ NUMBER_REPEAT = 200
 
 def _focus_texts() -> list[str]:
     """nasloop's seed architectures and prompt templates, in a fixed order."""
-    from nasloop.seeds import list_seeds
+    from nasloop.tasks.image_classification.seeds import list_seeds
 
     root = Path(__file__).resolve().parents[1] / "prompts"
     prompts = [p.read_text(encoding="utf-8") for p in sorted(root.glob("*.txt"))]

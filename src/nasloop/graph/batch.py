@@ -16,9 +16,11 @@ from contextlib import contextmanager
 from nasloop.agents.base import (
     CodeGenerator,
     GenerateRequest,
+    GeneratesMany,
     Generation,
     ImproveRequest,
     ImproveResult,
+    ImprovesMany,
     PromptImprover,
 )
 from nasloop.memory.archive import Archive
@@ -28,9 +30,8 @@ def improve_all(
     improver: PromptImprover, requests: Sequence[ImproveRequest]
 ) -> list[ImproveResult]:
     """One result per request, from `improve_many` when the improver has it."""
-    many = getattr(improver, "improve_many", None)
-    if many is not None:
-        results = list(many(list(requests)))
+    if isinstance(improver, ImprovesMany):
+        results = list(improver.improve_many(list(requests)))
     else:
         results = [improver.improve(r) for r in requests]
     if len(results) != len(requests):
@@ -42,8 +43,7 @@ def generate_all(
     generator: CodeGenerator, requests: Sequence[GenerateRequest]
 ) -> list[tuple[Generation, float]]:
     """(generation, seconds) per request; a batch made together shares its time equally."""
-    many = getattr(generator, "generate_many", None)
-    if many is None:
+    if not isinstance(generator, GeneratesMany):
         out = []
         for r in requests:
             t0 = time.perf_counter()
@@ -51,7 +51,7 @@ def generate_all(
             out.append((gen, time.perf_counter() - t0))
         return out
     t0 = time.perf_counter()
-    gens = list(many(list(requests)))
+    gens = list(generator.generate_many(list(requests)))
     if len(gens) != len(requests):
         raise RuntimeError(f"{generator.name} answered {len(gens)} of {len(requests)} steps")
     share = (time.perf_counter() - t0) / max(1, len(requests))

@@ -12,8 +12,7 @@ from langgraph.graph.state import CompiledStateGraph
 from nasloop.graph.nodes import LoopNodes, after_check, after_novelty, after_plan
 from nasloop.graph.resources import Resources
 from nasloop.graph.state import SearchState
-
-CHECKPOINTS = "checkpoints.sqlite"
+from nasloop.rundir import RunDir
 
 
 def build_graph(nodes: LoopNodes | None = None) -> StateGraph:
@@ -53,7 +52,7 @@ def _unbound(name: str):
 
 def open_checkpointer(run_dir: Path) -> SqliteSaver:
     """The run's checkpointer: a SqliteSaver on `checkpoints.sqlite` in the run directory."""
-    conn = sqlite3.connect(run_dir / CHECKPOINTS, check_same_thread=False)
+    conn = sqlite3.connect(RunDir(run_dir).checkpoints, check_same_thread=False)
     conn.execute("PRAGMA journal_mode=WAL")
     return SqliteSaver(conn)
 

@@ -2,46 +2,42 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 
-from nasloop.config import Config
 from nasloop.graph.resources import Resources
 from nasloop.memory.archive import Archive, Candidate
 from nasloop.sandbox.failures import FailureClass
-from nasloop.sandbox.job import EvalJob, EvalResult
+from nasloop.sandbox.job import EvalResult
+from nasloop.tasks.base import Objective
 
 POLL_S = 0.05
 
 
-def job_for(config: Config, cand: Candidate) -> EvalJob:
-    """The sandbox job of a candidate: its code plus the run's training settings."""
-    t = config.train
-    return EvalJob(
-        candidate_id=cand.id,
-        code=cand.code or "",
-        dataset=config.data.dataset,
-        data_dir=config.data.data_dir,
-        epochs=t.epochs,
-        batch_size=t.batch_size,
-        lr=t.lr,
-        momentum=t.momentum,
-        optimizer=t.optimizer,
-        seed=config.run.seed,
-        max_params=t.max_params,
-        time_limit_s=t.time_limit_s,
-        memory_limit_mb=t.memory_limit_mb,
-        threads=t.threads,
-        device=t.device,
-    )
+def objective_score(objective: Objective, result: EvalResult) -> tuple[float | None, str]:
+    """The objective's value in an "ok" result, or None and why it cannot be believed."""
+    value = result.metrics.get(objective.metric)
+    if value is None:
+        return None, f"the result has no {objective.metric}"
+    if not math.isfinite(value):
+        return None, f"{objective.metric} is {value}"
+    return value, ""
 
 
-def store_result(archive: Archive, cid: int, result: EvalResult, wall_s: float) -> None:
+def store_result(archive: Archive, objective: Objective, cid: int, result: EvalResult,
+                 wall_s: float) -> None:
     """Write a sandbox result; `wall_s` is the orchestrator's wait from submit to result."""
     if result.status == "ok":
+        score, why = objective_score(objective, result)
+        if score is None:
+            archive.set_failed(cid, FailureClass.BAD_RESULT.value, why, form=result.form,
+                               eval_wall_s=wall_s, log_tail=result.log_tail)
+            return
         archive.set_ok(
             cid,
             form=result.form,
+            score=score,
             metrics=result.metrics,
             eval_wall_s=wall_s,
             log_tail=result.log_tail,
@@ -72,7 +68,8 @@ def evaluate_cycle(
     pending: dict[str, tuple[int, float]] = {}
     for cand in todo:
         archive.start_eval(cand.id)
-        pending[executor.submit(job_for(res.config, cand))] = (cand.id, time.perf_counter())
+        job = res.task.job(cand.id, cand.code or "")
+        pending[executor.submit(job)] = (cand.id, time.perf_counter())
     while pending:
         for handle in list(pending):
             if work:
@@ -83,4 +80,4 @@ def evaluate_cycle(
             except TimeoutError:
                 continue
             cid, t0 = pending.pop(handle)
-            store_result(archive, cid, result, time.perf_counter() - t0)
+            store_result(archive, res.task.objective, cid, result, time.perf_counter() - t0)

@@ -7,7 +7,7 @@ first cycles, then each step's candidate realises one instruction of the improve
 
 from __future__ import annotations
 
-from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction
+from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction, Prepares
 from nasloop.agents.delta import make_diff
 from nasloop.graph.batch import atomic, generate_all, improve_all
 from nasloop.graph.evaluate import evaluate_cycle
@@ -16,8 +16,7 @@ from nasloop.graph.state import SearchState
 from nasloop.memory import novelty
 from nasloop.memory.archive import Candidate
 from nasloop.memory.triples import Triple, describe_outcome
-from nasloop.sandbox.contract import ContractError, detect_form
-from nasloop.sandbox.failures import FailureClass
+from nasloop.sandbox.failures import ContractError, FailureClass
 from nasloop.summary import summarize, write_best, write_summary
 
 TOP_PARENTS = 20  # the improver picks among these (the heuristic one keeps its own top k)
@@ -112,7 +111,7 @@ class LoopNodes:
                 GenerateRequest(
                     step=step,
                     seed=self.res.config.run.seed,
-                    task=self.res.task,
+                    task=self.res.brief,
                     parent=archive.get(instruction.parent_id),
                     instruction=instruction,
                     triples=self._window(),
@@ -140,12 +139,13 @@ class LoopNodes:
 
     # --- check ---------------------------------------------------------------
     def check(self, state: SearchState) -> SearchState:
-        """Static checks in the orchestrator: it parses, it has a usable Net (no execution)."""
+        """The task's static check in the orchestrator (no execution): it parses, it has the
+        shape of a candidate."""
         for cand in self._cycle(state):
             if cand.status != "pending":
                 continue
             try:
-                form = detect_form(cand.code or "")
+                form = self.res.task.check(cand.code or "")
             except ContractError as err:
                 self.res.archive.set_failed(cand.id, err.failure_class.value, err.message)
                 continue
@@ -191,9 +191,8 @@ class LoopNodes:
         likely_parents = todo + self.res.archive.top(TOP_PARENTS)
         work = []
         for agent in (self.res.generator, self.res.improver):
-            prepare = getattr(agent, "prepare", None)  # optional: work to do while they train
-            if prepare is not None:
-                work += prepare(likely_parents, self.res.task)
+            if isinstance(agent, Prepares):  # optional: work to do while they train
+                work += agent.prepare(likely_parents)
         evaluate_cycle(self.res, todo, work)
         return {"verdict": "evaluated"}
 
@@ -212,6 +211,7 @@ class LoopNodes:
             self.res.run_dir,
             summarize(archive, status="running", wall_s=self.res.wall_s(), stop_reason=None),
         )
+        self.res.task.after_cycle(self.res.run_dir, archive, step0)
         for cand in self._cycle(state):
             self.res.on_candidate(cand, cand.step)
         return {"step": step0 + len(state["candidates"])}
@@ -220,8 +220,9 @@ class LoopNodes:
         parent = self.res.archive.get(cand.parent_id) if cand.parent_id is not None else None
         failure = None if cand.status == "ok" else (cand.failure_class or "unknown")
         outcome, delta = describe_outcome(
-            cand.val_accuracy,
-            parent.val_accuracy if parent else None,
+            self.res.task.objective,
+            cand.score,
+            parent.score if parent else None,
             failure,
             cand.failure_message,
         )
@@ -263,7 +264,7 @@ class LoopNodes:
             ImproveRequest(
                 step=step + i,
                 seed=self.res.config.run.seed,
-                task=self.res.task,
+                task=self.res.brief,
                 triples=window,
                 last=last,
                 parents=parents,

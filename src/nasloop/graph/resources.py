@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nasloop.agents.base import CodeGenerator, PromptImprover, TaskInfo
+from nasloop.agents.base import CodeGenerator, PromptImprover
 from nasloop.config import Config
 from nasloop.memory.archive import Archive, Candidate
 from nasloop.memory.novelty import NoveltyIndex
 from nasloop.sandbox.executor import Executor
+from nasloop.tasks.base import Task, TaskBrief
 
 
 @dataclass
@@ -25,7 +26,8 @@ class Resources:
     generator: CodeGenerator
     novelty: NoveltyIndex
     seeds: list[tuple[str, str]]  # (name, code), evaluated first, in this order
-    task: TaskInfo
+    task: Task
+    brief: TaskBrief  # what the agents are told about the task
     on_candidate: Callable[[Candidate, int], None] = lambda cand, step: None
     cycles: Any = None  # FinetuneCycles when [finetune] is on (holds the generator's model)
     wall_before_s: float = 0.0  # wall time of earlier sessions of this run

@@ -22,9 +22,10 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from nasloop.inspect.checkpoints import fork_point, read_history, sqlite_copy
 from nasloop.inspect.rundir import ARCHIVE, CHECKPOINTS, InspectError
+from nasloop.rundir import RunDir
 
-CONFIG = "config.json"
-ADAPTERS = "adapters"  # fine-tuning cycles' adapters (nasloop.finetune.cycle.ADAPTERS)
+CONFIG = RunDir.CONFIG
+ADAPTERS = RunDir.ADAPTERS
 
 
 def fork_run(src: Path, step: int, dst: Path) -> None:

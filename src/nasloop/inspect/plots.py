@@ -8,34 +8,35 @@ from html import escape
 from nasloop.inspect.queries import ancestors, outcome_class
 from nasloop.inspect.svg import PALETTE, Axes, bar, dot, empty, padded, polyline, svg
 from nasloop.memory.archive import Candidate
+from nasloop.tasks.base import Objective
 
 SEED, GEN, BEST, OK = "#7f7f7f", "#1f77b4", "#d62728", "#2ca02c"
 
 
 def _tip(c: Candidate) -> str:
-    acc = f"{c.val_accuracy:.4f}" if c.val_accuracy is not None else outcome_class(c)
+    acc = f"{c.score:.4f}" if c.score is not None else outcome_class(c)
     return f"#{c.id} step {c.step} {c.modification or c.origin}: {acc}"
 
 
-def metric_over_time(cands: list[Candidate]) -> str:
-    """Per-candidate validation accuracy (dots) and the best so far (step line)."""
-    name, title = "metric", "Validation accuracy per candidate and best so far"
-    ok = [c for c in cands if c.status == "ok" and c.val_accuracy is not None]
+def metric_over_time(cands: list[Candidate], objective: Objective) -> str:
+    """Per-candidate score (dots) and the best so far (step line)."""
+    name, title = "metric", f"{objective.metric} per candidate and best so far"
+    ok = [c for c in cands if c.status == "ok" and c.score is not None]
     if not ok:
         return empty(name, title, "no candidate trained yet")
-    accs = [c.val_accuracy or 0.0 for c in ok]
+    accs = [c.score or 0.0 for c in ok]
     ax = Axes(padded(0, max(c.step for c in cands)), padded(min(accs), max(accs)),
-              "step", "val_accuracy")
+              "step", objective.metric)
     ax.frame()
     best: list[tuple[float, float]] = []
     for c in ok:
-        if not best or (c.val_accuracy or 0.0) > best[-1][1]:
-            best.append((c.step, c.val_accuracy or 0.0))
+        if not best or objective.better(c.score, best[-1][1]):
+            best.append((c.step, c.score or 0.0))
     best.append((max(c.step for c in cands), best[-1][1]))
     ax.parts.append(polyline(ax, best, BEST, "best-so-far", step=True))
     for c in ok:
         color = SEED if c.origin.startswith("seed:") else GEN
-        ax.parts.append(dot(ax, c.step, c.val_accuracy or 0.0, color, _tip(c)))
+        ax.parts.append(dot(ax, c.step, c.score or 0.0, color, _tip(c)))
     ax.legend([("best so far", BEST), ("generated", GEN), ("seed", SEED)])
     return svg(name, title, ax.parts)
 
@@ -89,20 +90,20 @@ def outcomes_over_time(cands: list[Candidate], bins: int = 20) -> str:
     return svg(name, title, ax.parts)
 
 
-def accuracy_vs_params(cands: list[Candidate]) -> str:
-    """Validation accuracy against parameter count (log scale)."""
-    name, title = "acc-params", "Validation accuracy against parameter count"
-    ok = [c for c in cands if c.status == "ok" and c.params and c.val_accuracy is not None]
+def accuracy_vs_params(cands: list[Candidate], objective: Objective) -> str:
+    """The score against parameter count (log scale)."""
+    name, title = "acc-params", f"{objective.metric} against parameter count"
+    ok = [c for c in cands if c.status == "ok" and c.params and c.score is not None]
     if not ok:
         return empty(name, title, "no candidate trained yet")
     ps = [float(c.params or 1) for c in ok]
-    accs = [c.val_accuracy or 0.0 for c in ok]
+    accs = [c.score or 0.0 for c in ok]
     ax = Axes((min(ps) / 1.5, max(ps) * 1.5), padded(min(accs), max(accs)),
-              "parameters (log scale)", "val_accuracy", log_x=True)
+              "parameters (log scale)", objective.metric, log_x=True)
     ax.frame()
     for c in ok:
         color = SEED if c.origin.startswith("seed:") else GEN
-        ax.parts.append(dot(ax, float(c.params or 1), c.val_accuracy or 0.0, color, _tip(c)))
+        ax.parts.append(dot(ax, float(c.params or 1), c.score or 0.0, color, _tip(c)))
     ax.legend([("generated", GEN), ("seed", SEED)])
     return svg(name, title, ax.parts)
 
@@ -137,7 +138,7 @@ def lineage(cands: list[Candidate], best_id: int | None, max_side: int = 12) -> 
             parts.append(f'<text x="{side_x + max_side * side_dx}" y="{y + row_h / 2 + 4}">'
                          f'+{len(others) - max_side}</text>')
         fill = BEST if cid == best_id else (SEED if c.origin.startswith("seed:") else GEN)
-        acc = f"{c.val_accuracy:.4f}" if c.val_accuracy is not None else outcome_class(c)
+        acc = f"{c.score:.4f}" if c.score is not None else outcome_class(c)
         label = f"#{c.id} {(c.modification or c.origin)[:34]}  {acc}"
         parts.append(f'<circle class="node path" cx="{x0}" cy="{y}" r="7" fill="{fill}">'
                      f'<title>{escape(_tip(c))}</title></circle>')

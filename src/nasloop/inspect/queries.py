@@ -21,7 +21,8 @@ def run_overview(view: RunView) -> dict[str, Any]:
     cands = view.candidates()
     summary = view.summary()
     ok = [c for c in cands if c.status == "ok"]
-    best = max(ok, key=lambda c: (c.val_accuracy or 0.0, -c.id), default=None)
+    objective = view.objective()
+    best = min(ok, key=lambda c: (objective.sort_key(c.score), c.id), default=None)
     return {
         "path": str(view.dir),
         "run_id": view.meta("run_id"),
@@ -33,7 +34,8 @@ def run_overview(view: RunView) -> dict[str, Any]:
         "valid_rate": valid_rate(cands),
         "failed": sum(c.status == "failed" for c in cands),
         "duplicates": sum(c.status == "duplicate" for c in cands),
-        "best_metric": best.val_accuracy if best else None,
+        "metric": objective.metric,
+        "best_metric": best.score if best else None,
         "best_candidate": best.id if best else None,
         "wall_s": summary.get("wall_s", view.meta("wall_s")),
         "forked_from": view.meta("forked_from"),
@@ -85,7 +87,7 @@ def timeline(view: RunView, *, after_step: int = -1) -> list[dict[str, Any]]:
                 "instruction": _instruction_fields(instruction),
                 "triple": {k: t[k] for k in ("problem", "modification", "outcome", "delta")},
                 "outcome": outcome_class(cand),
-                "val_accuracy": cand.val_accuracy,
+                "score": cand.score,
                 "params": cand.params,
                 "failure_message": _first_line(cand.failure_message),
                 "duplicate_of": cand.duplicate_of,
@@ -144,7 +146,7 @@ def candidate_detail(view: RunView, cid: int) -> dict[str, Any]:
             "id": a,
             "step": by_id[a].step,
             "modification": by_id[a].modification,
-            "val_accuracy": by_id[a].val_accuracy,
+            "score": by_id[a].score,
             "outcome": outcome_class(by_id[a]),
         }
         for a in ancestors(by_id, cid)

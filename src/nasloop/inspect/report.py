@@ -11,6 +11,7 @@ from nasloop.inspect import plots
 from nasloop.inspect.queries import outcome_class, run_overview, timeline
 from nasloop.inspect.rundir import InspectError, RunView
 from nasloop.memory.archive import Candidate
+from nasloop.tasks.base import Objective
 
 PLOTS = ("metric", "valid-rate", "failures", "acc-params", "lineage")
 
@@ -39,13 +40,14 @@ def _highlight(code: str, lexer_name: str) -> str:
     return highlight(code, get_lexer_by_name(lexer_name), fmt)
 
 
-def charts(cands: list[Candidate], best_id: int | None, window: int) -> dict[str, str]:
+def charts(cands: list[Candidate], best_id: int | None, window: int,
+           objective: Objective) -> dict[str, str]:
     """Every chart of the report, by name."""
     return {
-        "metric": plots.metric_over_time(cands),
+        "metric": plots.metric_over_time(cands, objective),
         "valid-rate": plots.valid_rate(cands, window),
         "failures": plots.outcomes_over_time(cands),
-        "acc-params": plots.accuracy_vs_params(cands),
+        "acc-params": plots.accuracy_vs_params(cands, objective),
         "lineage": plots.lineage(cands, best_id),
     }
 
@@ -57,23 +59,23 @@ def _overview(ov: dict[str, Any]) -> str:
     return f'<dl class="kv">{rows}</dl>'
 
 
-def _top_table(cands: list[Candidate], k: int) -> str:
+def _top_table(cands: list[Candidate], k: int, objective: Objective) -> str:
     ok = sorted((c for c in cands if c.status == "ok"),
-                key=lambda c: (-(c.val_accuracy or 0.0), c.id))[:k]
+                key=lambda c: (objective.sort_key(c.score), c.id))[:k]
     rows = []
     for rank, c in enumerate(ok, 1):
         code = _highlight(c.code or "", "python")
         diff = _highlight(c.diff, "diff") if c.diff else "<p>(seed: no parent)</p>"
         rows.append(
             f'<tr class="top"><td>{rank}</td><td>#{c.id}</td><td>{c.step}</td>'
-            f"<td>{c.val_accuracy:.4f}</td><td>{c.params or ''}</td>"
+            f"<td>{objective.format(c.score)}</td><td>{c.params or ''}</td>"
             f"<td>{escape(c.modification or c.origin)}</td>"
             f"<td>{'#' + str(c.parent_id) if c.parent_id is not None else ''}</td>"
             f"<td><details><summary>code</summary>{code}</details>"
             f"<details><summary>diff</summary>{diff}</details></td></tr>"
         )
-    head = ("<tr><th>rank</th><th>id</th><th>step</th><th>val_accuracy</th><th>params</th>"
-            "<th>modification</th><th>parent</th><th></th></tr>")
+    head = (f"<tr><th>rank</th><th>id</th><th>step</th><th>{escape(objective.metric)}</th>"
+            "<th>params</th><th>modification</th><th>parent</th><th></th></tr>")
     return f'<table id="top-k">{head}{"".join(rows)}</table>'
 
 
@@ -116,9 +118,11 @@ def build_report(run_dir: Path, *, top_k: int = 5, window: int = 5) -> str:
     with RunView(run_dir) as view:
         ov = run_overview(view)
         cands = view.candidates()
-        figs = charts(cands, ov["best_candidate"], window)
+        objective = view.objective()
+        figs = charts(cands, ov["best_candidate"], window, objective)
         trace = _trace_table(view)
         cycles = view.cycles()
+        extra = _task_sections(view)
     figures = "".join(
         f'<figure id="fig-{n}">{svg}<figcaption>{escape(_caption(svg))}</figcaption></figure>'
         for n, svg in figs.items()
@@ -129,8 +133,9 @@ def build_report(run_dir: Path, *, top_k: int = 5, window: int = 5) -> str:
         f"<p>{escape(str(run_dir))} &middot; generated {time.strftime('%Y-%m-%d %H:%M:%S')}"
         f" &middot; outcomes: {escape(outcomes)}</p>{_overview(ov)}"
         f'<h2>Plots</h2><div id="plots">{figures}</div>'
-        f"<h2>Top {top_k} candidates</h2>{_top_table(cands, top_k)}"
+        f"<h2>Top {top_k} candidates</h2>{_top_table(cands, top_k, objective)}"
         + (f"<h2>Fine-tuning cycles</h2>{_cycles_table(cycles)}" if cycles else "")
+        + "".join(f"<h2>{escape(title)}</h2>{html}" for title, html in extra)
         + f"<h2>Trace</h2>{trace}"
     )
     return page(f"nasloop report {ov['run_id']}", body)
@@ -142,10 +147,22 @@ def plot_page(run_dir: Path, name: str, window: int = 5) -> str:
         raise InspectError(f"unknown plot {name!r}: choose one of {', '.join(PLOTS)}")
     with RunView(run_dir) as view:
         ov = run_overview(view)
-        svg = charts(view.candidates(), ov["best_candidate"], window)[name]
+        svg = charts(view.candidates(), ov["best_candidate"], window, view.objective())[name]
     return page(name, f'<figure id="fig-{name}" style="margin:0">{svg}</figure>').replace(
         "margin:24px auto", "margin:0"
     )
+
+
+def _task_sections(view: RunView) -> list[tuple[str, str]]:
+    """The sections the run's task adds (none when its config no longer validates)."""
+    from nasloop.config import ConfigError, build_config
+    from nasloop.tasks.registry import build_task
+
+    try:
+        task = build_task(build_config(view.config()))
+    except (ConfigError, ValueError):
+        return []
+    return task.report_sections(view.dir)
 
 
 def _caption(svg: str) -> str:

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from nasloop.memory.archive import Candidate
+from nasloop.rundir import RunDir
+from nasloop.tasks.base import Objective
 
-ARCHIVE = "archive.sqlite"
-CHECKPOINTS = "checkpoints.sqlite"
-_COLS = ", ".join(Candidate.model_fields)
+ARCHIVE = RunDir.ARCHIVE
+CHECKPOINTS = RunDir.CHECKPOINTS
 
 
 class InspectError(Exception):
@@ -39,9 +40,11 @@ class RunView:
 
     def __init__(self, run_dir: Path) -> None:
         self.dir = Path(run_dir)
-        if not (self.dir / ARCHIVE).is_file():
+        self.files = RunDir(self.dir)
+        if not self.files.archive.is_file():
             raise InspectError(f"{self.dir} holds no run (no {ARCHIVE})")
-        self.db = connect_ro(self.dir / ARCHIVE)
+        self.db = connect_ro(self.files.archive)
+        self.cols = _columns(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -59,19 +62,24 @@ class RunView:
     def summary(self) -> dict[str, Any]:
         """summary.json as the run last wrote it ({} when absent or half-written)."""
         try:
-            return json.loads((self.dir / "summary.json").read_text())
+            return json.loads(self.files.summary.read_text())
         except (OSError, ValueError):
             return {}
 
     def config(self) -> dict[str, Any]:
         return self.meta("config", {}) or {}
 
+    def objective(self) -> Objective:
+        """The run's objective (runs made before the task seam: val_accuracy, max)."""
+        return Objective.model_validate(self.meta("objective") or {})
+
     def candidates(self) -> list[Candidate]:
-        rows = self.db.execute(f"SELECT {_COLS} FROM candidates ORDER BY step")
+        rows = self.db.execute(f"SELECT {self.cols} FROM candidates ORDER BY step")
         return [_candidate(r) for r in rows]
 
     def candidate(self, cid: int) -> Candidate:
-        row = self.db.execute(f"SELECT {_COLS} FROM candidates WHERE id = ?", (cid,)).fetchone()
+        row = self.db.execute(f"SELECT {self.cols} FROM candidates WHERE id = ?",
+                              (cid,)).fetchone()
         if row is None:
             raise InspectError(f"run {self.dir} has no candidate #{cid}")
         return _candidate(row)
@@ -99,6 +107,19 @@ class RunView:
         from nasloop.finetune.view import read_cycles
 
         return read_cycles(self.db)
+
+
+def _columns(db: sqlite3.Connection) -> str:
+    """The candidate columns to select; an archive older than the `score` column (opened
+    read-only, so not migrated) reads its val_accuracy as the score."""
+    have = {r[1] for r in db.execute("PRAGMA table_info(candidates)")}
+    cols = []
+    for name in Candidate.model_fields:
+        if name == "score" and "score" not in have:
+            cols.append("val_accuracy AS score" if "val_accuracy" in have else "NULL AS score")
+        else:
+            cols.append(name)
+    return ", ".join(cols)
 
 
 def _candidate(row: sqlite3.Row) -> Candidate:

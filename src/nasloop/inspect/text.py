@@ -38,7 +38,7 @@ def outcome_markup(row: dict[str, Any]) -> str:
     klass = row["outcome"]
     if klass == "ok":
         params = f" {row['params'] / 1e3:.1f}k params" if row.get("params") else ""
-        return f"[green]ok {_num(row['val_accuracy'])}[/]{params}"
+        return f"[green]ok {_num(row['score'])}[/]{params}"
     if klass == "duplicate":
         return f"[yellow]duplicate[/] of #{row['duplicate_of']}"
     msg = f" {escape(row['failure_message'])}" if row.get("failure_message") else ""
@@ -76,7 +76,7 @@ def show_renderables(d: dict[str, Any], *, full: bool) -> list[RenderableType]:
     """`nasloop show`: summary, lineage, metrics, code, diff, agent calls, log."""
     head = Table(box=None, show_header=False)
     for key in ("id", "step", "origin", "modification", "parent_id", "status", "outcome",
-                "form", "val_accuracy", "params", "failure_class", "failure_message",
+                "form", "score", "params", "failure_class", "failure_message",
                 "duplicate_of", "eval_wall_s", "train_s", "eval_attempts"):
         if d.get(key) is not None:
             head.add_row(key, escape(str(d[key])))
@@ -84,7 +84,7 @@ def show_renderables(d: dict[str, Any], *, full: bool) -> list[RenderableType]:
         head.add_row("children", " ".join(f"#{c}" for c in d["children"]))
     out: list[RenderableType] = [head]
     chain = "  ->  ".join(
-        f"#{a['id']} {escape(a['modification'] or '')} ({_num(a['val_accuracy'])})"
+        f"#{a['id']} {escape(a['modification'] or '')} ({_num(a['score'])})"
         for a in d["ancestors"]
     )
     out.append(Panel(Text.from_markup(chain), title="ancestors (root first)", expand=False))

@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS candidates (
   structural_hash TEXT,
   minhash BLOB,
   duplicate_of INTEGER,
-  val_accuracy REAL,
+  score REAL,                      -- the task objective's metric (see meta 'objective')
   params INTEGER,
   flops REAL,
   metrics TEXT,                    -- JSON of every metric the trainer reported
@@ -88,7 +88,7 @@ class Candidate(BaseModel):
     form: str | None
     structural_hash: str | None
     duplicate_of: int | None
-    val_accuracy: float | None
+    score: float | None  # the objective's metric; every metric is in `metrics`
     params: int | None
     flops: float | None
     metrics: dict[str, float] | None
@@ -104,19 +104,31 @@ class Candidate(BaseModel):
 _CANDIDATE_COLS = ", ".join(Candidate.model_fields)
 
 
-class Archive:
-    """SQLite-backed record of a run. One writer: the orchestrator."""
+def migrate(db: sqlite3.Connection) -> None:
+    """Bring an archive written by an earlier version up to this schema."""
+    cols = {r[1] for r in db.execute("PRAGMA table_info(candidates)")}
+    if "instruction" not in cols:
+        db.execute("ALTER TABLE candidates ADD COLUMN instruction TEXT")
+    if "score" not in cols:  # before the task seam, the one metric was val_accuracy
+        db.execute("ALTER TABLE candidates ADD COLUMN score REAL")
+        if "val_accuracy" in cols:
+            db.execute("UPDATE candidates SET score = val_accuracy")
 
-    def __init__(self, path: str | Path) -> None:
+
+class Archive:
+    """SQLite-backed record of a run. One writer: the orchestrator.
+
+    `direction` is the objective's ("max" or "min"): what `best` and `top` rank by."""
+
+    def __init__(self, path: str | Path, direction: str = "max") -> None:
         self.path = Path(path)
+        self.order = "DESC" if direction == "max" else "ASC"
         self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
-        cols = {r["name"] for r in self.db.execute("PRAGMA table_info(candidates)")}
-        if "instruction" not in cols:  # archives written before the column existed
-            self.db.execute("ALTER TABLE candidates ADD COLUMN instruction TEXT")
+        migrate(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -256,16 +268,17 @@ class Archive:
         cid: int,
         *,
         form: str | None,
+        score: float,
         metrics: dict[str, float],
         eval_wall_s: float,
         log_tail: str | None = None,
     ) -> None:
         self.db.execute(
-            "UPDATE candidates SET status='ok', form=COALESCE(?, form), val_accuracy=?, params=?,"
+            "UPDATE candidates SET status='ok', form=COALESCE(?, form), score=?, params=?,"
             " flops=?, metrics=?, train_s=?, eval_wall_s=?, log_tail=?, finished_at=? WHERE id=?",
             (
                 form,
-                metrics["val_accuracy"],
+                score,
                 _int_or_none(metrics.get("params")),
                 metrics.get("flops"),
                 json.dumps(metrics),
@@ -308,17 +321,15 @@ class Archive:
             yield int(row["id"]), bytes(row["minhash"])
 
     def best(self) -> Candidate | None:
-        """The trained candidate with the highest validation accuracy (earliest on ties)."""
-        row = self.db.execute(
-            f"SELECT {_CANDIDATE_COLS} FROM candidates WHERE status='ok'"
-            " ORDER BY val_accuracy DESC, id ASC LIMIT 1"
-        ).fetchone()
-        return _to_candidate(row) if row else None
+        """The trained candidate with the best score (earliest on ties)."""
+        top = self.top(1)
+        return top[0] if top else None
 
     def top(self, k: int) -> list[Candidate]:
+        """The `k` trained candidates with the best scores, best first (earliest on ties)."""
         rows = self.db.execute(
-            f"SELECT {_CANDIDATE_COLS} FROM candidates WHERE status='ok'"
-            " ORDER BY val_accuracy DESC, id ASC LIMIT ?",
+            f"SELECT {_CANDIDATE_COLS} FROM candidates WHERE status='ok' AND score IS NOT NULL"
+            f" ORDER BY score {self.order}, id ASC LIMIT ?",
             (k,),
         )
         return [_to_candidate(r) for r in rows]

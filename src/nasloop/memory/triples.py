@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from nasloop.tasks.base import Objective
 
 
 class Triple(BaseModel):
@@ -13,7 +18,7 @@ class Triple(BaseModel):
     problem: str  # what the improver saw: error class + message, or the metric gap
     modification: str  # what was asked/done: free text or a typed mutation's description
     outcome: str  # metric delta, or failure class
-    delta: float | None = None  # metric change against the parent, when both trained
+    delta: float | None = None  # gain against the parent (positive: better), when both trained
     failure_class: str | None = None  # when the candidate did not train
 
     def render(self) -> str:
@@ -29,18 +34,19 @@ def window(triples: list[Triple], k: int) -> list[Triple]:
 
 
 def describe_outcome(
+    objective: Objective,
     metric: float | None,
     parent_metric: float | None,
     failure_class: str | None,
     message: str | None,
 ) -> tuple[str, float | None]:
-    """Outcome text and metric delta of a candidate against its parent."""
+    """Outcome text and gain (positive: better) of a candidate against its parent."""
     if failure_class is not None:
         short = (message or "").splitlines()[0][:160] if message else ""
         return (f"failed: {failure_class}" + (f" ({short})" if short else "")), None
     if metric is None:
         return "no metric", None
     if parent_metric is None:
-        return f"val_accuracy {metric:.4f}", None
-    delta = metric - parent_metric
-    return f"val_accuracy {metric:.4f} ({delta:+.4f} vs parent)", delta
+        return objective.describe(metric), None
+    delta = objective.gain(metric, parent_metric)
+    return f"{objective.describe(metric)} ({delta:+.{objective.digits}f} vs parent)", delta

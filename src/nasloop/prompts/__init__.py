@@ -1,7 +1,8 @@
 """Prompt templates of the LLM agents, as files (``<name>.txt``) loaded by name.
 
 Templates use ``string.Template`` placeholders (``${parent_code}``); a literal dollar is
-``$$``. Users override any of them with ``[agents.prompts] name = "file.txt"``.
+``$$``. Users override any of them with ``[agents.prompts] name = "file.txt"``. The
+candidate contract is the task's own template (``nasloop/tasks/<kind>/contract.txt``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from importlib import resources
 
 NAMES = (
     "system",
-    "contract",
     "improver",
     "improver_retry",
     "generator_full",

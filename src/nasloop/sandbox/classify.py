@@ -7,8 +7,7 @@ import re
 import signal
 import traceback
 
-from nasloop.sandbox.contract import ContractError
-from nasloop.sandbox.failures import FailureClass
+from nasloop.sandbox.failures import ContractError, FailureClass
 
 
 class CandidateFailure(Exception):

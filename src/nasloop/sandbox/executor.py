@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 import uuid
 from dataclasses import dataclass
 from queue import Queue
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
@@ -56,12 +57,17 @@ def resolve_isolation(isolation: Isolation) -> bool:
     return False
 
 
+def runner_class(path: str) -> Any:
+    """The task runner class named by "module:Class" (imported, not instantiated)."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def job_paths(job: EvalJob) -> list[str]:
-    """Host paths a job reads (data dir, image folder) that the sandbox must see."""
-    paths = [job.data_dir] if job.data_dir else []
-    if job.dataset.lower().startswith("imagefolder:"):
-        paths.append(job.dataset.split(":", 1)[1])
-    return paths
+    """Host paths a job reads (data dir, image folder) that the sandbox must see: its
+    runner's `read_paths`, when it has one."""
+    read_paths = getattr(runner_class(job.runner), "read_paths", None)
+    return list(read_paths(job)) if read_paths is not None else []
 
 
 @dataclass
@@ -78,13 +84,14 @@ class _Slot(threading.Thread):
         self.owner = owner
         self.worker: WorkerProcess | None = None
         self.worker_paths: list[str] = []
+        self.runner = owner.runner  # the task runner the worker is started with
         self.lock = threading.Lock()
         self.clean = threading.Event()  # set while no candidate process is left
         self.clean.set()
 
     def run(self) -> None:
-        if self.owner.mode == "warm":
-            self._ensure_worker([])  # start warm now; a failure is retried per job
+        if self.owner.mode == "warm" and self.runner:
+            self._ensure_worker([], self.runner)  # start warm now; a failure is retried per job
         while True:
             item = self.owner.queue.get()
             if item is None:
@@ -100,20 +107,20 @@ class _Slot(threading.Thread):
             self._await_clean(worker)
         self._stop_worker()
 
-    def _ensure_worker(self, paths: list[str]) -> str | None:
+    def _ensure_worker(self, paths: list[str], runner: str) -> str | None:
         """Start (or restart) the worker when needed; return an error message on failure."""
         with self.lock:
             w = self.worker
-            if w is not None and w.alive() and w.covers(paths):
+            if w is not None and w.alive() and w.covers(paths) and self.runner == runner:
                 return None
         self._stop_worker()
         keep = sorted(set(paths) | set(self.worker_paths))
         try:
-            worker = WorkerProcess(self.owner.use_bwrap, keep)
+            worker = WorkerProcess(self.owner.use_bwrap, runner, keep)
         except (WorkerStartError, TimeoutError, OSError, ValueError) as exc:
             return str(exc)
         with self.lock:
-            self.worker, self.worker_paths = worker, keep
+            self.worker, self.worker_paths, self.runner = worker, keep, runner
         return None
 
     def _stop_worker(self) -> None:
@@ -125,9 +132,14 @@ class _Slot(threading.Thread):
     def _evaluate(self, job: EvalJob, handle: str
                   ) -> tuple[EvalResult, WorkerProcess | None]:
         """Run `job`; returns its result and the worker still cleaning up after it."""
-        error = self._ensure_worker(job_paths(job))
+        try:
+            paths = job_paths(job)
+        except (ImportError, AttributeError, ValueError) as exc:
+            why = f"task runner {job.runner!r}: {exc}"
+            return failed(job, FailureClass.INFRASTRUCTURE, why), None
+        error = self._ensure_worker(paths, job.runner)
         if error is not None:
-            error = self._ensure_worker(job_paths(job))  # one retry
+            error = self._ensure_worker(paths, job.runner)  # one retry
         worker = self.worker
         if error is not None or worker is None:
             return failed(job, FailureClass.INFRASTRUCTURE, f"sandbox worker: {error}"), None
@@ -168,17 +180,18 @@ class _Slot(threading.Thread):
 class LocalExecutor(PendingJobs):
     """Evaluate jobs in sandbox workers on this machine.
 
-    `mode="warm"`: each slot keeps a worker that imported torch once and forks a child per
-    candidate (milliseconds of overhead). `mode="cold"`: a fresh worker process per
-    candidate (seconds). `isolation`: "bwrap" (required), "none", or "auto" (bwrap when
-    usable, else a loud warning). `max_in_flight` candidates run at once.
+    `mode="warm"`: each slot keeps a worker that imported torch and the task `runner` once
+    and forks a child per candidate (milliseconds of overhead). `mode="cold"`: a fresh
+    worker process per candidate (seconds). `isolation`: "bwrap" (required), "none", or
+    "auto" (bwrap when usable, else a loud warning). `max_in_flight` candidates run at once.
     """
 
     def __init__(self, max_in_flight: int = 1, mode: Mode = "warm",
-                 isolation: Isolation = "auto") -> None:
+                 isolation: Isolation = "auto", runner: str = "") -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be >= 1")
         self.mode = mode
+        self.runner = runner  # preloaded by warm workers from the start ("": the first job's)
         self.use_bwrap = resolve_isolation(isolation)
         self.isolation = "bwrap" if self.use_bwrap else "none"
         PendingJobs.__init__(self)

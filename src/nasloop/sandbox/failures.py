@@ -21,9 +21,19 @@ class FailureClass(str, Enum):
     RUNTIME = "runtime"  # any other Python exception raised by the candidate
     FORBIDDEN = "forbidden-operation"  # tried something the sandbox forbids
     OUTPUT_TOO_LARGE = "output-too-large"  # flooded stdout/stderr or files
+    BAD_RESULT = "bad-result"  # what came back is not a believable result (range, NaN, missing)
     DUPLICATE = "duplicate"  # not a failure of the code: novelty filter skipped it
     GENERATION = "generation"  # the generator could not produce code at all
     INFRASTRUCTURE = "infrastructure"  # the sandbox itself failed; never the candidate's fault
 
     def __str__(self) -> str:
         return self.value
+
+
+class ContractError(Exception):
+    """A candidate broke its task's contract; `failure_class` says how."""
+
+    def __init__(self, failure_class: FailureClass, message: str) -> None:
+        super().__init__(message)
+        self.failure_class = failure_class
+        self.message = message

@@ -1,42 +1,43 @@
-"""What the orchestrator sends to a sandbox and what comes back (both JSON-serialisable)."""
+"""What the orchestrator sends to a sandbox and what comes back (both JSON-serialisable).
+
+A job names the task runner that evaluates it (`runner`, an import path the worker is
+started with); `data` says which data the runner loads (with `seed`, its cache key) and
+`params` carries the task's own settings. The limits are the sandbox's, the same for
+every task.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 
 class EvalJob(BaseModel):
-    """One candidate to check and train. Everything the sandbox needs, nothing of the run."""
+    """One candidate to evaluate. Everything the sandbox needs, nothing of the run."""
 
     candidate_id: int
     code: str
-    dataset: str = "digits"
-    data_dir: str | None = None
-    epochs: int = 1
-    batch_size: int = 32
-    lr: float = 0.01
-    momentum: float = 0.9
-    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"  # bare form only
+    runner: str  # "module:Class" of the task's TaskRunner
+    op: str = "evaluate"  # what the runner does with the code (runner-defined)
     seed: int = 0
-    max_params: int = 2_000_000
+    data: dict[str, Any] = Field(default_factory=dict)  # the data the runner loads
+    params: dict[str, Any] = Field(default_factory=dict)  # the task's settings
     time_limit_s: float = 120.0  # wall-clock budget for check + training + validation
     memory_limit_mb: int = 6144  # address-space limit of the candidate process
-    threads: int = 1  # torch intra-op threads inside the candidate
+    threads: int = 1  # CPU threads the candidate may use
     device: str = "cpu"
 
 
 class EvalResult(BaseModel):
-    """Outcome of one job. `status == "ok"` means `metrics["val_accuracy"]` is present."""
+    """Outcome of one job: `status == "ok"` comes with the task's metrics."""
 
     candidate_id: int
     status: Literal["ok", "failed"]
-    form: Literal["lemur", "bare"] | None = None
+    form: str | None = None  # the candidate's contract form, as the task names it
     failure_class: str | None = None  # a FailureClass value when failed
     message: str | None = None  # one short line
     traceback_tail: str | None = None  # last lines of the candidate's own traceback
     metrics: dict[str, float] = Field(default_factory=dict)
-    # val_accuracy, params, flops, train_s, epochs, peak_mem_mb, check_s
     wall_s: float = 0.0  # total time inside the sandbox for this job
     log_tail: str | None = None  # last lines of the candidate's stdout/stderr

@@ -1,6 +1,7 @@
-"""The sandbox worker: `python -m nasloop.sandbox.worker`.
+"""The sandbox worker: `python -m nasloop.sandbox.worker RUNNER`.
 
-It imports torch and the trainer once, then reads one JSON message per line on stdin:
+It imports torch and the task runner (RUNNER, "module:Class") once, preloads it, then
+reads one JSON message per line on stdin:
 `{"job": {...EvalJob...}}` runs a candidate in a freshly forked child and answers one line
 `{"result": {...EvalResult...}}` on stdout; `{"cancel": TOKEN}` kills the running candidate sent
 with that `"token"`.
@@ -12,10 +13,12 @@ and dies with its parent.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import select
 import signal
+import sys
 import time
 from typing import Any
 
@@ -57,13 +60,20 @@ class LineReader:
             self.fill()
 
 
-class Worker:
-    """State of one worker process: its dataset cache and protocol pipes."""
+def load_runner(path: str) -> Any:
+    """An instance of the task runner named by "module:Class"."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)()
 
-    def __init__(self, out_fd: int) -> None:
+
+class Worker:
+    """State of one worker process: its task runner, data cache and protocol pipes."""
+
+    def __init__(self, out_fd: int, runner: Any) -> None:
         self.out_fd = out_fd
+        self.runner = runner
         self.reader = LineReader(0)
-        self.cache: dict[tuple[str, str | None, int], Any] = {}
+        self.cache: dict[tuple[Any, ...], Any] = {}
         self.in_pidns = os.environ.get("NASLOOP_PIDNS") == "1"
         self.cancelled: set[str] = set()  # tokens cancelled before their job arrived
         self.zygote: Zygote | None = None
@@ -74,14 +84,13 @@ class Worker:
         while data:
             data = data[os.write(self.out_fd, data):]
 
-    def splits(self, name: str, data_dir: str | None, seed: int) -> Any:
-        from nasloop.sandbox.datasets import load_dataset
-
-        key = (name, data_dir, seed)
+    def data(self, job: Any) -> Any:
+        """The data `job` needs, loaded by the runner once per key (two keys kept)."""
+        key = self.runner.data_key(job)
         if key not in self.cache:
             if len(self.cache) >= 2:
                 self.cache.pop(next(iter(self.cache)))
-            self.cache[key] = load_dataset(name, data_dir, seed)
+            self.cache[key] = self.runner.load(job)
         return self.cache[key]
 
     def cleanup(self) -> None:
@@ -115,9 +124,9 @@ class Worker:
         if token and token in self.cancelled:
             return _failed(job, FailureClass.INFRASTRUCTURE, "cancelled by the orchestrator")
         try:
-            self.current = self.take_zygote(zygote_key(job.model_dump()))
+            self.current = self.take_zygote(job)
         except Exception as exc:  # noqa: BLE001 - reported, not the candidate's fault
-            return _failed(job, FailureClass.INFRASTRUCTURE, f"dataset: {exc}")
+            return _failed(job, FailureClass.INFRASTRUCTURE, f"data: {exc}")
         self.current.send(job.model_dump_json())
         result = self._collect(job, self.current, token)
         result["log_tail"] = _tail(self.current.log_path)
@@ -133,18 +142,20 @@ class Worker:
                 self.current.release()
                 self.current = None
 
-    def prefork(self, key: ZygoteKey) -> None:
-        """Fork the next candidate process now, while idle (dataset of `key` in memory)."""
+    def prefork(self, job: Any) -> None:
+        """Fork the next candidate process now, while idle (with `job`'s data in memory)."""
         if self.zygote is None:
-            self.zygote = fork_zygote(key, self.splits(*key[:3]), [self.out_fd, 0])
+            key = zygote_key(self.runner.data_key(job), job.device)
+            self.zygote = fork_zygote(key, self.runner, self.data(job), [self.out_fd, 0])
 
-    def take_zygote(self, key: ZygoteKey) -> Zygote:
+    def take_zygote(self, job: Any) -> Zygote:
+        key: ZygoteKey = zygote_key(self.runner.data_key(job), job.device)
         zyg, self.zygote = self.zygote, None
         if zyg is not None and (zyg.key != key or not procs.alive(zyg.pid)):
             zyg.discard()
             zyg = None
         if zyg is None:
-            self.prefork(key)
+            self.prefork(job)
             zyg, self.zygote = self.zygote, None
         assert zyg is not None
         return zyg
@@ -241,10 +252,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)  # no thread pool in the worker: forking after one is unsafe
-    from nasloop.sandbox import trainer
-
-    trainer.preload()
-    worker = Worker(out_fd)
+    runner = load_runner(sys.argv[1])
+    runner.preload()
+    worker = Worker(out_fd, runner)
     worker.send({"ready": os.getpid()})
     while True:
         line = worker.reader.readline()
@@ -263,7 +273,9 @@ def main() -> None:
             worker.send({"result": result})
             worker.finish()
             with contextlib.suppress(Exception):  # the next job retries and reports it
-                worker.prefork(zygote_key(msg["job"]))
+                from nasloop.sandbox.job import EvalJob
+
+                worker.prefork(EvalJob.model_validate(msg["job"]))
             worker.send({"clean": True})  # nothing of the candidate is left; ready again
     worker.cleanup()
 

@@ -40,12 +40,12 @@ def package_root() -> str:
 
 
 class WorkerProcess:
-    """Start `python -m nasloop.sandbox.worker`, send it jobs, kill it with its tree.
+    """Start `python -m nasloop.sandbox.worker RUNNER`, send it jobs, kill it with its tree.
 
     Must be created from a thread that outlives it: the worker's death signal is tied to
     the thread that spawned it."""
 
-    def __init__(self, use_bwrap: bool, read_only: Sequence[str] = ()) -> None:
+    def __init__(self, use_bwrap: bool, runner: str, read_only: Sequence[str] = ()) -> None:
         self.read_only = sorted({str(Path(p).resolve()) for p in read_only})
         self._err = tempfile.TemporaryFile(prefix="nasloop-worker-")
         self._write_lock = threading.Lock()
@@ -53,7 +53,7 @@ class WorkerProcess:
         env = minimal_env(os.environ, home)
         env["PYTHONPATH"] = package_root()
         env["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # is_available() must not poison fork()
-        cmd = [sys.executable, "-m", "nasloop.sandbox.worker"]
+        cmd = [sys.executable, "-m", "nasloop.sandbox.worker", runner]
         if use_bwrap:
             path = bwrap.bwrap_path()
             if path is None:

@@ -21,7 +21,7 @@ from typing import Any
 from nasloop.sandbox import procs
 from nasloop.sandbox.failures import FailureClass
 
-ZygoteKey = tuple[str, "str | None", int, str]  # dataset, data dir, seed, device kind
+ZygoteKey = tuple[Any, str]  # the runner's data key, device kind
 IDLE_NAME = b"nasloop-zygote"  # /proc/PID/comm of a fork that has not received a job
 BUSY_NAME = b"nasloop-cand"
 
@@ -31,7 +31,7 @@ class Zygote:
     """The worker's side of one pre-forked candidate process."""
 
     pid: int
-    key: ZygoteKey  # the dataset it holds in memory, the device kind it warmed up for
+    key: ZygoteKey  # the data it holds in memory, the device kind it warmed up for
     tmp: str  # its private temp dir (HOME, TMPDIR, cwd)
     log_path: str  # its stdout+stderr
     job_fd: int  # write the job here (one JSON line), then close
@@ -67,11 +67,9 @@ class Zygote:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def zygote_key(job: dict[str, Any]) -> ZygoteKey:
-    """Which pre-forked process can take `job` (EvalJob fields)."""
-    device = str(job.get("device", "cpu"))
-    return (str(job.get("dataset", "digits")), job.get("data_dir"), int(job.get("seed", 0)),
-            "cuda" if device.startswith("cuda") else "cpu")
+def zygote_key(data_key: tuple[Any, ...], device: str) -> ZygoteKey:
+    """Which pre-forked process can take a job: the data it holds, the device kind."""
+    return (data_key, "cuda" if device.startswith("cuda") else "cpu")
 
 
 def _warm_cpu() -> None:
@@ -90,8 +88,8 @@ def _warm_cpu() -> None:
         opt.step()
 
 
-def fork_zygote(key: ZygoteKey, splits: Any, close_in_child: list[int]) -> Zygote:
-    """Fork a candidate process holding `splits`; it blocks until it is sent a job."""
+def fork_zygote(key: ZygoteKey, runner: Any, data: Any, close_in_child: list[int]) -> Zygote:
+    """Fork a candidate process holding the runner and `data`; it blocks until sent a job."""
     tmp = tempfile.mkdtemp(prefix="nasloop-cand-")
     log_path = os.path.join(tmp, "candidate.log")
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -112,7 +110,7 @@ def fork_zygote(key: ZygoteKey, splits: Any, close_in_child: list[int]) -> Zygot
                 with contextlib.suppress(OSError):
                     os.close(fd)
             procs.prctl(procs.PR_SET_PDEATHSIG, signal.SIGKILL)
-            if key[3] == "cpu":
+            if key[1] == "cpu":
                 with contextlib.suppress(Exception):
                     _warm_cpu()
             job_json = _read_all(job_r)
@@ -121,7 +119,7 @@ def fork_zygote(key: ZygoteKey, splits: Any, close_in_child: list[int]) -> Zygot
             procs.set_name(BUSY_NAME)
         except BaseException:  # noqa: BLE001
             os._exit(71)
-        _candidate(job_json, splits, tmp, log_path, log_fd, result_w)
+        _candidate(job_json, runner, data, tmp, log_path, log_fd, result_w)
     for fd in (job_r, result_w, log_fd):
         os.close(fd)
     return Zygote(pid, key, tmp, log_path, job_w, result_r)
@@ -137,14 +135,13 @@ def _read_all(fd: int) -> bytes:
     return data
 
 
-def _candidate(job_json: bytes, splits: Any, tmp: str, log_path: str, log_fd: int,
+def _candidate(job_json: bytes, runner: Any, data: Any, tmp: str, log_path: str, log_fd: int,
                result_fd: int) -> None:
     """Body of the candidate process: isolate, run, write the result, _exit."""
     code = 0
     try:
         from nasloop.sandbox import isolation
         from nasloop.sandbox.job import EvalJob
-        from nasloop.sandbox.trainer import run_job
 
         job = EvalJob.model_validate_json(job_json)
         out = isolation.setup_child(
@@ -155,7 +152,7 @@ def _candidate(job_json: bytes, splits: Any, tmp: str, log_path: str, log_fd: in
 
         torch.set_num_threads(max(job.threads, 1))
         violations = isolation.install_audit_hook([tmp], allow_ctypes=job.device != "cpu")
-        result = run_job(job, splits)
+        result = runner.run(job, data)
         if violations and result.get("failure_class") != FailureClass.FORBIDDEN.value:
             result.update(status="failed", failure_class=FailureClass.FORBIDDEN.value,
                           message=f"forbidden operation: {violations[0]}")

@@ -97,11 +97,7 @@ def _parses(code: str) -> bool:
     return True
 
 
-def _defines_net(code: str) -> bool:
-    return re.search(r"^class Net\b", code, re.MULTILINE) is not None
-
-
-def _unfenced(text: str) -> str | None:
+def _unfenced(text: str, defines: re.Pattern[str]) -> str | None:
     """Code written without a fence: from the first code-looking line, trimmed to parse."""
     lines = text.splitlines()
     start = next((i for i, ln in enumerate(lines) if _CODE_START.match(ln)), None)
@@ -111,7 +107,7 @@ def _unfenced(text: str) -> str | None:
     while body:  # drop trailing prose until what is left parses
         code = "\n".join(body).rstrip() + "\n"
         if _parses(code):
-            return code if _defines_net(code) else None
+            return code if defines.search(code) else None
         body.pop()
     return None
 
@@ -122,27 +118,30 @@ class CodeAnswer:
     error: str | None = None
 
 
-def extract_code(text: str, cut_off: bool = False) -> CodeAnswer:
-    """The model file in an answer: the last Python block that defines `class Net`.
+def extract_code(text: str, cut_off: bool = False, *, defines: re.Pattern[str],
+                 what: str) -> CodeAnswer:
+    """The candidate file in an answer: the last Python block that `defines` (the task's
+    pattern, e.g. `^class Net`; `what` names it in messages).
 
-    Falls back to a block without `Net` only if it is the sole Python block, and to
+    Falls back to a block without it only if it is the sole Python block, and to
     unfenced code. An answer cut off inside its code (an unclosed fence whose code does
-    not parse or lacks `Net`, or any unclosed or unfenced code when `cut_off` says the
-    model hit its token limit) is reported as truncated rather than handed on half-written.
+    not parse or lacks the definition, or any unclosed or unfenced code when `cut_off` says
+    the model hit its token limit) is reported as truncated rather than handed on
+    half-written.
     """
     blocks = [b for b in fenced_blocks(text) if b.info in _PY_INFO and b.body.strip()]
     if blocks:
-        with_net = [b for b in blocks if _defines_net(b.body)]
-        pick = with_net[-1] if with_net else (blocks[0] if len(blocks) == 1 else None)
+        with_def = [b for b in blocks if defines.search(b.body)]
+        pick = with_def[-1] if with_def else (blocks[0] if len(blocks) == 1 else None)
         if pick is None:
-            return CodeAnswer(None, f"{len(blocks)} code blocks, none defines class Net")
+            return CodeAnswer(None, f"{len(blocks)} code blocks, none defines {what}")
         code = pick.body.rstrip() + "\n"
-        if not pick.closed and (cut_off or not _parses(code) or not _defines_net(code)):
+        if not pick.closed and (cut_off or not _parses(code) or not defines.search(code)):
             return CodeAnswer(None, TRUNCATED)
         return CodeAnswer(code)
-    code = _unfenced(text)
+    code = _unfenced(text, defines)
     if code is not None and cut_off:
         return CodeAnswer(None, TRUNCATED)
     if code is None:
-        return CodeAnswer(None, "no Python code defining class Net in the answer")
+        return CodeAnswer(None, f"no Python code defining {what} in the answer")
     return CodeAnswer(code)

@@ -9,7 +9,7 @@ from nasloop.agents.llm.models import ModelPool
 from nasloop.agents.llm.preflight import check_context
 from nasloop.agents.llm.prompts import load_prompts
 from nasloop.agents.llm.render import PromptBuilder
-from nasloop.config import Config
+from nasloop.tasks.base import Task
 
 TEMPLATES = {
     "full": ["generator_full"],
@@ -19,27 +19,16 @@ TEMPLATES = {
 
 
 def build_llm_roles(
-    config: Config, specs: dict[str, tuple[str, str]], pool: ModelPool | None = None
+    task: Task, specs: dict[str, tuple[str, str]], pool: ModelPool | None = None
 ) -> dict[str, LLMImprover | LLMGenerator]:
     """LLM agents for the roles in `specs` (role -> (kind, target)); ConfigError when bad."""
-    from nasloop.runner import load_seeds  # runner imports the factory; import on use
-    from nasloop.task import task_info
-
+    config = task.config
     a = config.agents
     pool = pool or ModelPool(a)
     prompts = load_prompts(a.prompts)
-    task = task_info(config)
-    t = config.train
-    contract = prompts.render(
-        "contract",
-        in_shape=task.in_shape,
-        num_classes=task.num_classes,
-        max_params=t.max_params,
-        epochs=t.epochs,
-        time_limit_s=f"{t.time_limit_s:g}",
-    ).strip()
-    builder = PromptBuilder(prompts, contract, a.history_chars)
-    seeds = load_seeds(config)
+    brief = task.brief()
+    builder = PromptBuilder(prompts, brief.contract, a.history_chars)
+    seeds = task.seeds()
     roles: dict[str, LLMImprover | LLMGenerator] = {}
     for role, (kind, target) in specs.items():
         field = f"agents.{role}"
@@ -49,6 +38,6 @@ def build_llm_roles(
             roles[role] = LLMImprover(backend, builder, a.retries)
         else:
             templates = TEMPLATES[a.mode]
-            roles[role] = LLMGenerator(backend, builder, a.mode, a.retries)
-        check_context(field, backend, builder, role, templates, task, seeds, config.memory.k)
+            roles[role] = LLMGenerator(backend, builder, a.mode, a.retries, task.extract)
+        check_context(field, backend, builder, role, templates, brief, seeds, config.memory.k)
     return roles

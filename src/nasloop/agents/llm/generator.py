@@ -13,14 +13,13 @@ fallbacks to full files are asked one by one, as in `generate`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from langchain_core.messages import BaseMessage
 
 from nasloop.agents.base import AgentCall, GenerateRequest, Generation
 from nasloop.agents.delta import apply_diff, extract_diff
-from nasloop.agents.llm.answers import extract_code
 from nasloop.agents.llm.backend import ChatBackend, Reply, ask
 from nasloop.agents.llm.context import Build, PromptTooLarge, fit, then
 from nasloop.agents.llm.improver import call_seed
@@ -28,6 +27,8 @@ from nasloop.agents.llm.many import ask_many
 from nasloop.agents.llm.render import DELTA_FORMAT, FULL_FORMAT, PromptBuilder
 
 DIFF_PATH = "model.py"
+# the task's reader of a candidate in an answer: (text, cut_off) -> (code, why not)
+Extract = Callable[[str, bool], "tuple[str | None, str | None]"]
 
 
 @dataclass(frozen=True)
@@ -36,21 +37,21 @@ class Usable:
     error: str | None = None
 
 
-def read_full(text: str, parent: str, cut_off: bool = False) -> Usable:
+def read_full(text: str, parent: str, extract: Extract, cut_off: bool = False) -> Usable:
     """The whole file in a full-mode answer."""
-    got = extract_code(text, cut_off)
-    if got.code is None:
-        return Usable(None, got.error)
-    if got.code.strip() == parent.strip():
+    code, error = extract(text, cut_off)
+    if code is None:
+        return Usable(None, error)
+    if code.strip() == parent.strip():
         return Usable(None, "the answer repeats the parent unchanged")
-    return Usable(got.code)
+    return Usable(code)
 
 
-def read_delta(text: str, parent: str, cut_off: bool = False) -> Usable:
+def read_delta(text: str, parent: str, extract: Extract, cut_off: bool = False) -> Usable:
     """The parent patched by the diff in a delta-mode answer (or a whole file given instead)."""
     diff = extract_diff(text)
     if diff is None:
-        whole = read_full(text, parent, cut_off)
+        whole = read_full(text, parent, extract, cut_off)
         if whole.code is not None:
             return whole
         return Usable(None, "no unified diff in the answer" + (" (cut off)" if cut_off else ""))
@@ -70,12 +71,14 @@ class LLMGenerator:
     """Writes a new candidate from the parent and the instruction with a language model."""
 
     def __init__(
-        self, backend: ChatBackend, builder: PromptBuilder, mode: str, retries: int
+        self, backend: ChatBackend, builder: PromptBuilder, mode: str, retries: int,
+        extract: Extract,
     ) -> None:
         self.backend = backend
         self.builder = builder
         self.mode = mode
         self.retries = retries
+        self.extract = extract  # the task's: finds its candidate in an answer
         self.name = backend.name
 
     def plan(self) -> list[str]:
@@ -152,8 +155,7 @@ class LLMGenerator:
             )
         return Generation(code=None, calls=calls, error="; ".join(errors) or "no attempt made")
 
-    @staticmethod
-    def _read(fmt: str, reply: Reply, parent: str) -> Usable:
+    def _read(self, fmt: str, reply: Reply, parent: str) -> Usable:
         if fmt == "delta":
-            return read_delta(reply.text, parent, reply.cut_off)
-        return read_full(reply.text, parent, reply.cut_off)
+            return read_delta(reply.text, parent, self.extract, reply.cut_off)
+        return read_full(reply.text, parent, self.extract, reply.cut_off)

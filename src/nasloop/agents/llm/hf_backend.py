@@ -58,8 +58,12 @@ def _context_window(model: Any, tokenizer: Any) -> int | None:
     return m if isinstance(m, int) and 0 < m < 10**7 else None
 
 
-def load_hf(target: str, a: AgentsConfig, field: str) -> ChatBackend:
-    """Load `target` (a hub id in the local cache, or a folder) as a frozen chat model."""
+def load_hf(target: str, a: AgentsConfig, field: str,
+            weights: dict[Any, Any] | None = None) -> ChatBackend:
+    """Load `target` (a hub id in the local cache, or a folder) as a frozen chat model.
+
+    `weights` caches loaded (tokenizer, model) pairs by what loading depends on, so two
+    roles that name one model with different sampling share its weights."""
     if _looks_local(target) and not Path(target).expanduser().is_dir():
         raise LoadError(f"{field} = 'hf:{target}': no such model folder")
     quant = _quantization(a, field)
@@ -72,14 +76,19 @@ def load_hf(target: str, a: AgentsConfig, field: str) -> ChatBackend:
             f"({err.name} is missing): pip install transformers accelerate langchain-huggingface"
         ) from None
     path = str(Path(target).expanduser()) if _looks_local(target) else target
+    adapter = a.adapter if field == "agents.generator" else ""
+    key = (path, a.quantization, a.dtype, a.device_map, adapter)
+    weights = {} if weights is None else weights
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(
-            path,
-            dtype=a.dtype if a.dtype == "auto" else _torch_dtype(a.dtype),
-            device_map=a.device_map or None,
-            **quant,
-        )
+        if key not in weights:
+            tok = AutoTokenizer.from_pretrained(path)
+            weights[key] = tok, AutoModelForCausalLM.from_pretrained(
+                path,
+                dtype=a.dtype if a.dtype == "auto" else _torch_dtype(a.dtype),
+                device_map=a.device_map or None,
+                **quant,
+            )
+        tokenizer, model = weights[key]
     except OSError as err:  # missing files, no network for a hub id
         raise LoadError(
             f"cannot load {field} = 'hf:{target}': {_first(err)} - download it first "

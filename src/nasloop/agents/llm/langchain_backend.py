@@ -18,7 +18,8 @@ def _profile_window(chat: Any) -> int | None:
     return n if isinstance(n, int) and n > 0 else None
 
 
-def load_langchain(target: str, a: AgentsConfig, field: str) -> ChatBackend:
+def load_langchain(target: str, a: AgentsConfig, field: str,
+                   weights: dict[Any, Any] | None = None) -> ChatBackend:
     """`init_chat_model(model, model_provider=provider)` with the configured sampling."""
     provider, _, model = target.partition("/")
     if not provider or not model:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from nasloop.agents.llm.backend import ChatBackend, LoadError
-from nasloop.config import AgentsConfig, ConfigError
+from nasloop.config import ROLE_SETTINGS, AgentsConfig, ConfigError
 
 FORMS = "heuristic, hf:<hub-id-or-dir>, openai:<base-url>, or langchain:<provider>/<model>"
-Loader = Callable[[str, AgentsConfig, str], ChatBackend]
+Loader = Callable[[str, AgentsConfig, str, dict[Any, Any]], ChatBackend]
 
 
 def parse_model(value: str, field: str) -> tuple[str, str]:
@@ -42,24 +43,31 @@ def _loader(kind: str) -> Loader:
 
 
 class ModelPool:
-    """Loads each distinct (kind, target) once, so two roles naming one model share it.
+    """Loads each distinct model once, so two roles naming one model share it: the same
+    backend when their settings agree, the same weights (hf:) when only sampling differs.
 
     Not when `agents.adapter` is set: the adapter is the generator's alone, so the generator
     gets a load of its own (the base in memory twice) and the improver the plain model."""
 
     def __init__(self, agents: AgentsConfig) -> None:
         self.agents = agents
-        self.loaded: dict[tuple[str, str, str], ChatBackend] = {}
+        self.loaded: dict[tuple[str, str, str, str], ChatBackend] = {}
+        self.weights: dict[Any, Any] = {}  # hf: (tokenizer, model) by what loading depends on
         self.loads = 0
 
     def get(self, kind: str, target: str, field: str) -> ChatBackend:
-        """The backend for a model string; a model that cannot load is a one-line ConfigError."""
-        adapter = self.agents.adapter if kind == "hf" and field == "agents.generator" else ""
-        key = (kind, target, adapter)
+        """The backend for a model string; a model that cannot load is a one-line ConfigError.
+
+        `field` (agents.improver / agents.generator) names the role whose settings apply."""
+        settings = self.agents.for_role(field.rsplit(".", 1)[-1])
+        adapter = settings.adapter if kind == "hf" and field == "agents.generator" else ""
+        own = settings.model_dump_json(include=set(ROLE_SETTINGS))
+        key = (kind, target, adapter, own)
         if key not in self.loaded:
+            before = len(self.weights)
             try:
-                self.loaded[key] = _loader(kind)(target, self.agents, field)
+                self.loaded[key] = _loader(kind)(target, settings, field, self.weights)
             except LoadError as err:
                 raise ConfigError(f"cannot start: {err}") from None
-            self.loads += 1
+            self.loads += 1 if kind != "hf" or len(self.weights) > before else 0
         return self.loaded[key]

@@ -50,7 +50,8 @@ def _models(base_url: str, api_key: str, field: str) -> list[dict[str, Any]]:
     return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
 
 
-def load_openai(base_url: str, a: AgentsConfig, field: str) -> ChatBackend:
+def load_openai(base_url: str, a: AgentsConfig, field: str,
+                weights: dict[Any, Any] | None = None) -> ChatBackend:
     """A `ChatOpenAI` for the server at `base_url`, checked to be up."""
     try:
         from langchain_openai import ChatOpenAI

@@ -12,12 +12,13 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from nasloop.agents.base import Instruction, TaskInfo
+from nasloop.agents.base import Instruction
 from nasloop.agents.llm.backend import ChatBackend
 from nasloop.agents.llm.context import overflow, overflow_message
 from nasloop.agents.llm.render import ECHO_CHARS, FULL_FORMAT, PromptBuilder
 from nasloop.config import ConfigError
 from nasloop.memory.archive import Candidate
+from nasloop.tasks.base import TaskBrief
 
 
 def _filler(source: str, n: int) -> str:
@@ -36,7 +37,7 @@ def worst_prompts(
     builder: PromptBuilder,
     role: str,
     templates: list[str],
-    task: TaskInfo,
+    task: TaskBrief,
     parent_code: str,
     k: int,
 ) -> tuple[dict[str, list[BaseMessage]], dict[str, str]]:
@@ -53,7 +54,7 @@ def worst_prompts(
     }
     prompts: dict[str, list[BaseMessage]] = {}
     if role == "improver":
-        parent = _candidate(id=1, status="ok", code=parent_code, val_accuracy=0.5, params=10**6)
+        parent = _candidate(id=1, status="ok", code=parent_code, score=0.5, params=10**6)
         last = _candidate(id=2, status="failed", failure_class="crash", failure_message=error)
         base = builder.improver(task, parent, last)(lines)
         prompts["improver"] = base
@@ -81,7 +82,7 @@ def check_context(
     builder: PromptBuilder,
     role: str,
     templates: list[str],
-    task: TaskInfo,
+    task: TaskBrief,
     seeds: list[tuple[str, str]],
     k: int,
 ) -> None:

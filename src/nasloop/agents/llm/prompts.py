@@ -16,7 +16,6 @@ from nasloop.config import ConfigError
 _GEN = ("task", "contract", "parent_code", "history", "problem", "modification", "expected_effect")
 FIELDS: dict[str, tuple[str, ...]] = {
     "system": (),
-    "contract": ("in_shape", "num_classes", "max_params", "epochs", "time_limit_s"),
     "improver": (
         "task",
         "contract",
@@ -57,35 +56,43 @@ class Prompts:
         return self.templates[name].substitute({k: str(v) for k, v in values.items()})
 
 
+TASK_TEMPLATES = ("contract",)  # rendered by the task (its own placeholders), see `template`
+
+
+def template(name: str, default: str, allowed: tuple[str, ...], override: str | None) -> Template:
+    """Template `name`: the file `override` when given, else `default`; ConfigError when the
+    file is missing or uses a placeholder outside `allowed`."""
+    where = f"field 'agents.prompts.{name}'"
+    text = default
+    if override:
+        path = Path(override).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"bad config: {where}: file not found: {path}")
+        text = path.read_text(encoding="utf-8")
+    tpl = Template(text)
+    try:
+        used = identifiers(tpl)
+    except ValueError as err:
+        raise ConfigError(f"bad config: {where}: {err}") from None
+    unknown = sorted(used - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"bad config: {where}: unknown placeholder ${{{unknown[0]}}} "
+            f"(this template may use: {', '.join(allowed) or 'none'})"
+        )
+    return tpl
+
+
 def load_prompts(overrides: dict[str, str] | None = None) -> Prompts:
     """Built-in templates with the user's overrides (name -> file); ConfigError when bad."""
     overrides = overrides or {}
     for name in overrides:
-        if name not in FIELDS:
+        if name not in FIELDS and name not in TASK_TEMPLATES:
             raise ConfigError(
                 f"bad config: field 'agents.prompts': unknown template {name!r} "
-                f"(known: {', '.join(FIELDS)})"
+                f"(known: {', '.join((*FIELDS, *TASK_TEMPLATES))})"
             )
-    templates: dict[str, Template] = {}
-    for name, allowed in FIELDS.items():
-        where = f"field 'agents.prompts.{name}'"
-        if name in overrides:
-            path = Path(overrides[name]).expanduser()
-            if not path.is_file():
-                raise ConfigError(f"bad config: {where}: file not found: {path}")
-            text = path.read_text(encoding="utf-8")
-        else:
-            text = builtin_prompts.builtin(name)
-        tpl = Template(text)
-        try:
-            used = identifiers(tpl)
-        except ValueError as err:
-            raise ConfigError(f"bad config: {where}: {err}") from None
-        unknown = sorted(used - set(allowed))
-        if unknown:
-            raise ConfigError(
-                f"bad config: {where}: unknown placeholder ${{{unknown[0]}}} "
-                f"(this template may use: {', '.join(allowed) or 'none'})"
-            )
-        templates[name] = tpl
-    return Prompts(templates)
+    return Prompts({
+        name: template(name, builtin_prompts.builtin(name), allowed, overrides.get(name))
+        for name, allowed in FIELDS.items()
+    })

@@ -11,11 +11,12 @@ from collections.abc import Sequence
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from nasloop.agents.base import Instruction, TaskInfo
+from nasloop.agents.base import Instruction
 from nasloop.agents.llm.context import Build
 from nasloop.agents.llm.prompts import Prompts
 from nasloop.memory.archive import Candidate
 from nasloop.memory.triples import Triple
+from nasloop.tasks.base import Objective, TaskBrief
 
 FULL_FORMAT = "Answer again with the complete new Python file in one ```python block."
 DELTA_FORMAT = "Answer again with one ```diff block: a unified diff against model.py with @@ hunks."
@@ -28,13 +29,13 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 5, 0)].rstrip() + " [..]"
 
 
-def describe(c: Candidate | None, limit: int) -> str:
+def describe(c: Candidate | None, limit: int, objective: Objective) -> str:
     """What became of a candidate, in one clipped line."""
     if c is None:
         return "none yet"
-    if c.status == "ok" and c.val_accuracy is not None:
+    if c.status == "ok" and c.score is not None:
         params = f", {c.params} parameters" if c.params is not None else ""
-        return f"#{c.id}: val_accuracy {c.val_accuracy:.4f}{params}"
+        return f"#{c.id}: {objective.describe(c.score)}{params}"
     if c.status == "duplicate":
         return f"#{c.id}: a duplicate of #{c.duplicate_of}, not trained"
     msg = (c.failure_message or "").strip().splitlines()
@@ -61,25 +62,26 @@ class PromptBuilder:
         """History lines, oldest first, each clipped."""
         return [clip(t.render(), self.limit) for t in triples]
 
-    def improver(self, task: TaskInfo, parent: Candidate, last: Candidate | None) -> Build:
+    def improver(self, task: TaskBrief, parent: Candidate, last: Candidate | None) -> Build:
         def build(lines: list[str]) -> list[BaseMessage]:
+            obj = task.objective
             user = self.prompts.render(
                 "improver",
                 task=task.describe(),
                 contract=self.contract,
                 parent_id=parent.id,
-                parent_result=describe(parent, self.limit).split(": ", 1)[-1],
+                parent_result=describe(parent, self.limit, obj).split(": ", 1)[-1],
                 parent_code=(parent.code or "").rstrip(),
-                last_result=describe(last, self.limit),
+                last_result=describe(last, self.limit, obj),
                 history=history_text(lines),
-                metric=task.metric,
+                metric=obj.metric,
             )
             return [self.system(), HumanMessage(user.strip())]
 
         return build
 
     def generator(
-        self, template: str, task: TaskInfo, parent_code: str, instruction: Instruction
+        self, template: str, task: TaskBrief, parent_code: str, instruction: Instruction
     ) -> Build:
         def build(lines: list[str]) -> list[BaseMessage]:
             user = self.prompts.render(

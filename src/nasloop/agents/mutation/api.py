@@ -114,7 +114,7 @@ def confirm(
     """
     try:
         from nasloop.sandbox.classify import classify_exception
-        from nasloop.sandbox.trainer import dry_check
+        from nasloop.tasks.image_classification.trainer import dry_check
     except ImportError:  # pragma: no cover - the sandbox ships with nasloop
         model, shape, _ = build(code, in_shape, num_classes)
         return count_params(model), float(count_flops(model, shape))

@@ -1,0 +1,113 @@
+"""Image classification: a candidate is a model file (LEMUR or bare form) trained briefly on
+an image dataset and scored by validation accuracy. The default task of nasloop."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from typing import TYPE_CHECKING
+
+from nasloop.data.table import DatasetError, DatasetInfo, dataset_info
+from nasloop.tasks.base import MutationSpace, Objective, Task, TaskBrief
+from nasloop.tasks.image_classification.jobs import RUNNER
+from nasloop.tasks.image_classification.settings import DataSpec, TrainSettings
+
+if TYPE_CHECKING:
+    from nasloop.sandbox.job import EvalJob
+
+CONTRACT_FIELDS = ("in_shape", "num_classes", "max_params", "epochs", "time_limit_s")
+NET = re.compile(r"^class Net\b", re.MULTILINE)
+
+
+def builtin_seeds() -> list[tuple[str, str]]:
+    """The built-in seed architectures, (name, source) sorted by name."""
+    from nasloop.tasks.image_classification.seeds import list_seeds
+
+    return list(list_seeds().items())
+
+
+class ImageClassificationTask(Task):
+    """Model files scored by validation accuracy after a short proxy training."""
+
+    kind = "image-classification"
+    runner = RUNNER
+    objective = Objective(metric="val_accuracy", direction="max")
+
+    @property
+    def dataset(self) -> DatasetInfo:
+        """The configured dataset's table entry (ConfigError when unknown)."""
+        from nasloop.config import ConfigError
+
+        try:
+            return dataset_info(self.config.data.dataset)
+        except DatasetError as err:
+            raise ConfigError(f"bad config: field 'data.dataset': {err}") from None
+
+    def in_shape(self) -> tuple[int, int, int, int]:
+        """(batch, C, H, W) handed to a candidate's constructor."""
+        return self.dataset.in_shape(self.config.train.batch_size)
+
+    def line(self) -> str:
+        d, t = self.dataset, self.config.train
+        return (f"image classification on {d.name}: inputs {d.shape}, {d.classes} classes; "
+                f"metric: {self.objective.metric} after {t.epochs} epoch(s)")
+
+    def contract(self) -> str:
+        from nasloop.agents.llm.prompts import template
+
+        default = (resources.files(__package__) / "contract.txt").read_text(encoding="utf-8")
+        tpl = template("contract", default, CONTRACT_FIELDS,
+                       self.config.agents.prompts.get("contract"))
+        t = self.config.train
+        return tpl.substitute(
+            in_shape=str(self.in_shape()), num_classes=str(self.dataset.classes),
+            max_params=str(t.max_params), epochs=str(t.epochs),
+            time_limit_s=f"{self.config.sandbox.limits.time_s:g}").strip()
+
+    def brief(self) -> TaskBrief:
+        space = self.mutation_space()
+        return TaskBrief(kind=self.kind, line=self.line(), contract=self.contract(),
+                         objective=self.objective,
+                         operators=space.operators() if space is not None else {})
+
+    def seeds(self) -> list[tuple[str, str]]:
+        from nasloop.tasks.seedfiles import read_seed_files
+
+        seeds = builtin_seeds() if self.config.seeds.builtin else []
+        return seeds + read_seed_files(self.config.seeds.files)
+
+    def check(self, code: str) -> str:
+        from nasloop.tasks.image_classification.contract import detect_form
+
+        return detect_form(code)
+
+    def extract(self, answer: str, cut_off: bool = False) -> tuple[str | None, str | None]:
+        from nasloop.agents.llm.answers import extract_code
+
+        got = extract_code(answer, cut_off, defines=NET, what="class Net")
+        return got.code, got.error
+
+    def settings(self) -> TrainSettings:
+        t = self.config.train
+        return TrainSettings(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
+                             momentum=t.momentum, optimizer=t.optimizer,
+                             max_params=t.max_params)
+
+    def job(self, candidate_id: int, code: str, *, seed: int | None = None) -> EvalJob:
+        from nasloop.sandbox.job import EvalJob
+
+        c = self.config
+        lim = c.sandbox.limits
+        return EvalJob(
+            candidate_id=candidate_id, code=code, runner=self.runner,
+            seed=c.run.seed if seed is None else seed,
+            data=DataSpec(dataset=c.data.dataset, data_dir=c.data.data_dir).model_dump(),
+            params=self.settings().model_dump(),
+            time_limit_s=lim.time_s, memory_limit_mb=lim.memory_mb, threads=lim.threads,
+            device=c.train.device)
+
+    def mutation_space(self) -> MutationSpace | None:
+        from nasloop.tasks.image_classification.space import ArchitectureSpace
+
+        d = self.dataset
+        return ArchitectureSpace((1, *d.shape), d.classes, frozenset(self.config.agents.operators))

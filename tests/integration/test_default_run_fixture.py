@@ -1,0 +1,41 @@
+"""The default search gives the same candidates with the same metrics as the recorded
+fixture (made before the task seam, same seed and machine kind): the refactor must not
+change what `make run` finds."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "default_run" / "budget30_seed0.json"
+BUDGET = 12  # a prefix of the recorded 30 (3 seeds, 9 mutants, one duplicate among them)
+
+
+def test_short_default_run_matches_the_recorded_fixture(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "-m", "nasloop", "run", "--budget", str(BUDGET),
+                           "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    db = sqlite3.connect(out / "archive.sqlite")
+    rows = db.execute(
+        "SELECT step, structural_hash, status, score, params, flops, modification, parent_id,"
+        " failure_class FROM candidates ORDER BY step").fetchall()
+    db.close()
+    expected = json.loads(FIXTURE.read_text())[:BUDGET]
+    assert len(rows) == BUDGET
+    for got, want in zip(rows, expected, strict=True):
+        step, structural_hash, status, score, params, flops, modification, parent, failure = got
+        assert (step, structural_hash, status, modification, parent, failure) == (
+            want[0], want[1], want[2], want[6], want[7], want[8]), f"step {step}"
+        assert (params, flops) == (want[4], want[5]), f"step {step}"
+        if want[3] is None:
+            assert score is None
+        else:
+            assert score == pytest.approx(want[3], abs=1e-9), f"step {step}"

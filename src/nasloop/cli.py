@@ -68,6 +68,9 @@ def run(
     out: Annotated[Path, typer.Option(help="Run directory.")] = Path("runs/default"),
     seed: Annotated[int | None, typer.Option(help="Seed for agents, data and training.")] = None,
     dataset: Annotated[str | None, typer.Option(help="Dataset (default: digits).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where datasets live (default ~/.cache/nasloop/data).")
+    ] = None,
     task: Annotated[
         str | None, typer.Option(help="Task kind (default: the config's, image-classification).")
     ] = None,
@@ -92,7 +95,7 @@ def run(
     from nasloop.runner import RunError, new_run, refuse_existing
 
     if resume:
-        if config or seed is not None or dataset or generator or improver or task:
+        if config or seed is not None or dataset or data_dir or generator or improver or task:
             _fail("--resume continues the saved config: drop --config/--seed/--dataset/"
                   "--task/models")
         _resume(out, budget, max_wall_s, patience)
@@ -102,6 +105,7 @@ def run(
         "run.budget": budget,
         "run.seed": seed,
         "data.dataset": dataset,
+        "data.data_dir": str(data_dir) if data_dir else None,
         "run.max_wall_s": max_wall_s,
         "run.patience": patience,
         "agents.generator": generator,
@@ -111,6 +115,12 @@ def run(
         cfg = load_config(config, overrides)
         refuse_existing(out)  # before any model is loaded
         agents = _agents(cfg)  # a model that cannot serve the run fails here, not mid-run
+    except (ConfigError, RunError) as err:
+        _fail(str(err))
+    from nasloop.commands.data_cmd import prepare_or_fail
+
+    prepare_or_fail(cfg.data.dataset, cfg.data.data_dir)  # outside the sandbox: no network there
+    try:
         new_run(cfg, out)
     except (ConfigError, RunError) as err:
         _fail(str(err))
@@ -245,6 +255,10 @@ def _register() -> None:
     from nasloop.commands.eval_cmd import eval_command
 
     app.add_typer(corpus_app, name="corpus", help="Build mutation corpora for fine-tuning.")
+
+    from nasloop.commands.data_cmd import data_app
+
+    app.add_typer(data_app, name="data", help="Datasets: the table, and preparing one.")
     app.command("eval")(eval_command)
 
 

@@ -42,8 +42,19 @@ class RunConfig(_Section):
 
 
 class DataConfig(_Section):
-    dataset: str = Field("digits", description="digits (offline), a torchvision name, or a folder.")
+    dataset: str = Field(
+        "digits",
+        description="A name of the dataset table (digits and its offline variants digits-rgb, "
+        "-inverted, -noisy, -16px, -parity; mnist, cifar10, cifar100, svhn, imagenette, "
+        "celeba-gender from data_dir) or imagefolder:PATH.",
+    )
     data_dir: str = Field("~/.cache/nasloop/data", description="Where datasets live or download.")
+    channels: int | None = Field(
+        None, description="Serve the images with 1 or 3 channels (default: the dataset's)."
+    )
+    image_size: int | None = Field(
+        None, ge=4, le=1024, description="Serve the images at this side (default: the dataset's)."
+    )
 
 
 class TrainConfig(_Section):
@@ -56,6 +67,11 @@ class TrainConfig(_Section):
     )
     max_params: int = Field(2_000_000, ge=1, description="Parameter cap; larger nets fail.")
     device: str = Field("cpu", description="cpu or cuda[:N].")
+    prm: dict[str, float | int | str | bool] = Field(
+        default_factory=dict,
+        description="Values of LEMUR `prm` keys over the documented defaults "
+        "(nasloop.tasks.image_classification.prm), e.g. {norm_eps = 1e-3, patch_size = 0.25}.",
+    )
 
 
 class MemoryConfig(_Section):

@@ -96,3 +96,59 @@ def test_run_job_classifies(digits: DatasetSplits, code: str, cls: FailureClass)
     assert result["status"] == "failed"
     assert result["failure_class"] == cls.value, result
     assert result["message"]
+
+
+# --- real-world LEMUR patterns (issue: real inputs) -----------------------------------------
+
+
+@pytest.mark.parametrize("name", ["lemur_single_criterion.py", "lemur_extra_prm.py",
+                                  "bare_aux_outputs.py"])
+def test_real_world_patterns_train(digits: DatasetSplits, name: str) -> None:
+    result = run_job(eval_job((CANDIDATES / name).read_text(), 1), digits)
+    assert result["status"] == "ok", result
+    assert result["metrics"]["val_accuracy"] > 0.1
+
+
+def test_single_module_criteria_no_longer_fail_as_runtime(digits: DatasetSplits) -> None:
+    """Regression: the trainer wrapped a single loss module in a non-Module object, which
+    nn.Module.__setattr__ refused, so fine files failed with `runtime`."""
+    code = (CANDIDATES / "lemur_single_criterion.py").read_text()
+    nan = code.replace("return self.fc(", "return float('nan') * self.fc(")
+    result = run_job(eval_job(nan, 1), digits)
+    assert result["failure_class"] == FailureClass.NAN_LOSS.value, result  # still watched
+
+
+def test_a_declared_prm_key_without_a_value_is_named(digits: DatasetSplits) -> None:
+    code = (CANDIDATES / "lemur_cnn.py").read_text().replace(
+        '{"lr", "momentum", "dropout"}', '{"lr", "momentum", "dropout", "warp_factor"}')
+    result = run_job(eval_job(code, 1), digits)
+    assert result["failure_class"] == "contract" and "'warp_factor'" in result["message"]
+    assert "[train.prm]" in result["message"]
+    ok = run_job(eval_job(code, 1, prm={"warp_factor": 0.5}), digits)
+    assert ok["status"] == "ok", ok
+
+
+def test_a_three_channel_model_on_one_channel_data_gets_a_reason(digits: DatasetSplits) -> None:
+    code = (CANDIDATES / "lemur_rgb_only.py").read_text()
+    result = run_job(eval_job(code, 1), digits)
+    assert result["failure_class"] == "shape"
+    assert result["message"].startswith("the model expects 3 input channels, the data has 1")
+    assert "digits-rgb" in result["message"]
+    rgb = run_job(eval_job(code, 1), load_dataset("digits-rgb", None, seed=0))
+    assert rgb["status"] == "ok", rgb
+
+
+def test_over_the_cap_and_broken_reports_the_fault_not_the_cap(digits: DatasetSplits) -> None:
+    broken = (CANDIDATES / "bare_noargs.py").read_text().replace("32 * 32", "32 * 31")
+    result = run_job(eval_job(broken, 1, max_params=10), digits)
+    assert result["failure_class"] == FailureClass.SHAPE.value, result
+    fine = run_job(eval_job((CANDIDATES / "bare_noargs.py").read_text(), 1, max_params=10),
+                   digits)
+    assert fine["failure_class"] == FailureClass.PARAMS.value
+
+
+def test_check_only_stops_before_training(digits: DatasetSplits) -> None:
+    result = run_job(eval_job((CANDIDATES / "lemur_cnn.py").read_text(), 1).model_copy(
+        update={"op": "check"}), digits)
+    assert result["status"] == "ok" and "val_accuracy" not in result["metrics"]
+    assert result["metrics"]["params"] > 0 and "train_s" not in result["metrics"]

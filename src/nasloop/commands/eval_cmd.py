@@ -18,17 +18,6 @@ def _bad_input(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-def _prepare_data(dataset: str, data_dir: str | None) -> None:
-    """Fetch a torchvision dataset when the network allows (outside the sandbox)."""
-    from nasloop.data.loaders import prepare_dataset
-    from nasloop.data.table import DatasetError
-
-    try:
-        prepare_dataset(dataset, data_dir)
-    except DatasetError as exc:
-        raise _bad_input(str(exc)) from None
-
-
 def _format_metric(name: str, value: float, metric: str) -> str:
     if name in ("params", "flops", "epochs"):
         return f"{value:,.0f}"
@@ -37,15 +26,40 @@ def _format_metric(name: str, value: float, metric: str) -> str:
     return f"{value:.3f}"
 
 
+def _read(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _bad_input(f"cannot read {file}: {exc}") from None
+
+
+def _print_result(file: Path, result: Any, metric: str, many: bool) -> None:
+    from nasloop.textsafe import plain
+
+    if many:
+        typer.echo(f"== {plain(file)}")
+    typer.echo(f"status:        {result.status}")
+    typer.echo(f"form:          {result.form or '-'}")
+    typer.echo(f"failure class: {result.failure_class or '-'}")
+    typer.echo(f"message:       {plain(result.message or '-')}")
+    order = (metric, *METRIC_ORDER)
+    for name in sorted(result.metrics, key=lambda n: (n not in order,
+                       order.index(n) if n in order else 0, n)):
+        typer.echo(f"{name + ':':<15}{_format_metric(name, result.metrics[name], metric)}")
+    typer.echo(f"{'wall_s:':<15}{result.wall_s:.3f}")
+    if result.status != "ok" and result.traceback_tail:
+        typer.echo("traceback (candidate's own frames):")
+        typer.echo(plain(result.traceback_tail))
+
+
 def eval_command(
-    file: Annotated[Path, typer.Argument(help="Candidate Python file.")],
+    files: Annotated[list[Path], typer.Argument(help="Candidate Python file(s).")],
     config: Annotated[Path | None, typer.Option(help="Search config (TOML): its task, data, "
                                                      "training and sandbox settings.")] = None,
     task: Annotated[str | None, typer.Option(help="Task kind (default: the config's, "
                                                   "image-classification).")] = None,
-    dataset: Annotated[str | None, typer.Option(help="digits, mnist, cifar10, cifar100, svhn, "
-                                                     "imagenette, celeba-gender or "
-                                                     "imagefolder:PATH")] = None,
+    dataset: Annotated[str | None, typer.Option(help="A dataset of the table (`nasloop data "
+                                                     "list`) or imagefolder:PATH.")] = None,
     epochs: Annotated[int | None, typer.Option(min=1, help="Training epochs.")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where torchvision datasets live.")
                         ] = None,
@@ -57,19 +71,21 @@ def eval_command(
     device: Annotated[str | None, typer.Option(help="cpu, cuda or cuda:N.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the split and of training.")] = None,
     isolation: Annotated[str | None, typer.Option(help="auto, bwrap or none.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    check_only: Annotated[bool, typer.Option("--check-only", help="Stop after the checks "
+                                             "before training (parse, form, build, dry "
+                                             "forward, parameter cap).")] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="Files evaluated at once.")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file (JSON "
+                                          "Lines), each naming its `file`.")] = False,
 ) -> None:
-    """Evaluate one candidate file in the sandbox and print the result.
+    """Evaluate candidate files in one warm sandbox and print each result.
 
-    Exit code 0 when it trained, 1 when the candidate failed, 2 on bad input.
+    Exit code 0 when every file passed, 1 when any candidate failed, 2 on bad input.
     """
     from nasloop.config import ConfigError, load_config
     from nasloop.tasks.registry import build_task
 
-    try:
-        code = file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _bad_input(f"cannot read {file}: {exc}") from None
+    codes = [_read(f) for f in files]
     overrides: dict[str, Any] = {
         "task.kind": task, "data.dataset": dataset, "train.epochs": epochs,
         "data.data_dir": str(data_dir) if data_dir else None, "train.batch_size": batch_size,
@@ -82,34 +98,28 @@ def eval_command(
         the_task.brief()  # an unknown dataset is bad input, before any sandbox starts
     except ConfigError as err:
         raise _bad_input(str(err)) from None
-    _prepare_data(cfg.data.dataset, cfg.data.data_dir)
+    from nasloop.commands.data_cmd import prepare_or_fail
+
+    prepare_or_fail(cfg.data.dataset, cfg.data.data_dir, "nasloop eval")
 
     from nasloop.sandbox.executor import LocalExecutor
 
-    job = the_task.job(0, code)
+    op = "check" if check_only else "evaluate"
     mode: Literal["auto", "bwrap", "none"] = cfg.sandbox.isolation
+    metric = the_task.objective.metric
+    failed = False
     try:
-        with LocalExecutor(max_in_flight=1, mode="cold", isolation=mode,
+        with LocalExecutor(max_in_flight=min(jobs, len(files)), mode="warm", isolation=mode,
                            runner=the_task.runner) as executor:
-            result = executor.result(executor.submit(job))
+            handles = [executor.submit(the_task.job(i, code, op=op))
+                       for i, code in enumerate(codes)]
+            for file, handle in zip(files, handles, strict=True):
+                result = executor.result(handle)
+                failed |= result.status != "ok"
+                if as_json:
+                    typer.echo(json.dumps({"file": str(file), **result.model_dump()}))
+                else:
+                    _print_result(file, result, metric, len(files) > 1)
     except RuntimeError as exc:  # isolation="bwrap" without a usable bwrap
         raise _bad_input(str(exc)) from None
-    metric = the_task.objective.metric
-    if as_json:
-        typer.echo(json.dumps({"file": str(file), **result.model_dump()}, indent=2))
-    else:
-        from nasloop.textsafe import plain
-
-        typer.echo(f"status:        {result.status}")
-        typer.echo(f"form:          {result.form or '-'}")
-        typer.echo(f"failure class: {result.failure_class or '-'}")
-        typer.echo(f"message:       {plain(result.message or '-')}")
-        order = (metric, *METRIC_ORDER)
-        for name in sorted(result.metrics, key=lambda n: (n not in order,
-                           order.index(n) if n in order else 0, n)):
-            typer.echo(f"{name + ':':<15}{_format_metric(name, result.metrics[name], metric)}")
-        typer.echo(f"{'wall_s:':<15}{result.wall_s:.3f}")
-        if result.status != "ok" and result.traceback_tail:
-            typer.echo("traceback (candidate's own frames):")
-            typer.echo(plain(result.traceback_tail))
-    raise typer.Exit(EXIT_OK if result.status == "ok" else EXIT_FAILED)
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-from nasloop.data.table import DATASETS, DatasetError, DatasetInfo, dataset_info
+from nasloop.data.table import DATASETS, DatasetError, DatasetInfo, dataset_info, served
 
 DEFAULT_DATA_DIR = "~/.cache/nasloop/data"
 
@@ -65,18 +65,51 @@ def _normalised(name: str, tx: torch.Tensor, ty: torch.Tensor, vx: torch.Tensor,
                          (1, int(c), int(h), int(w)), num_classes)
 
 
-def load_digits(seed: int = 0) -> DatasetSplits:
-    """scikit-learn digits: 1797 8x8 images resized to the table's size, split 60/20/20."""
+NOISE_SEED = 1234  # digits-noisy's noise is the same for every run and split seed
+
+
+def load_digits(seed: int = 0, name: str = "digits") -> DatasetSplits:
+    """scikit-learn digits (1797 8x8 images) or one of its table variants (digits-rgb,
+    -inverted, -noisy, -16px, -parity), at the table's size, split 60/20/20 by `seed`."""
     import torch
     import torch.nn.functional as F
     from sklearn.datasets import load_digits as sk_digits
 
-    info = DATASETS["digits"]
+    info = DATASETS[name]
+    variant = info.source.partition(":")[2]
     bunch = sk_digits()
     x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     x = F.interpolate(x, size=(info.size, info.size), mode="bilinear", align_corners=False)
     y = torch.tensor(bunch.target, dtype=torch.int64)
+    if variant == "rgb":
+        x = x.repeat(1, 3, 1, 1)
+    elif variant == "inverted":
+        x = 1.0 - x
+    elif variant == "noisy":
+        gen = torch.Generator().manual_seed(NOISE_SEED)
+        x = x + 0.3 * torch.randn(x.shape, generator=gen)
+    elif variant == "parity":
+        y = y % 2
     return _split(x, y, seed, info.name, info.classes)
+
+
+def reshape_splits(splits: DatasetSplits, channels: int, size: int) -> DatasetSplits:
+    """The same splits served with `channels` (1 <-> 3) and side `size`, standardised again
+    with the training split's statistics."""
+    import torch.nn.functional as F
+
+    def convert(t: torch.Tensor) -> torch.Tensor:
+        if t.shape[-1] != size or t.shape[-2] != size:
+            t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
+        if t.shape[1] == 1 and channels == 3:
+            t = t.repeat(1, 3, 1, 1)
+        elif t.shape[1] == 3 and channels == 1:
+            t = t.mean(dim=1, keepdim=True)
+        return t
+
+    s = splits
+    return _normalised(s.name, convert(s.train_x), s.train_y, convert(s.val_x), s.val_y,
+                       convert(s.test_x), s.test_y, s.num_classes)
 
 
 def _stack(ds: Any, size: int, label: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -96,8 +129,9 @@ def _stack(ds: Any, size: int, label: Any = None) -> tuple[torch.Tensor, torch.T
 
 def _how_to(name: str, root: Path, cls: str) -> str:
     return (f"dataset {name!r} is not in {root} and could not be downloaded; on a machine "
-            f"with network run `torchvision.datasets.{cls}(root={str(root)!r}, download=True)` "
-            f"(or copy the files there) and pass --data-dir {root}")
+            f"with network run `nasloop data prepare {name} --data-dir {root.parent}` (or "
+            f"`torchvision.datasets.{cls}(root={str(root)!r}, download=True)`), or copy its "
+            f"files there, and pass --data-dir {root.parent}")
 
 
 def _open_vision(info: DatasetInfo, data_dir: Path, download: bool) -> tuple[Any, Any, Any]:
@@ -155,26 +189,35 @@ def _image_folder(info: DatasetInfo, seed: int) -> DatasetSplits:
     from torchvision import datasets, transforms
 
     path = info.source.split(":", 1)[1]
-    tf = transforms.Compose([transforms.Resize((info.size, info.size)), transforms.ToTensor()])
+    steps = [transforms.Resize((info.size, info.size))]
+    if info.channels == 1:
+        steps.append(transforms.Grayscale(1))
+    tf = transforms.Compose([*steps, transforms.ToTensor()])
     ds = datasets.ImageFolder(path, transform=tf)
     x, y = _stack(ds, info.size)
     return _split(x, y, seed, info.name, len(ds.classes))
 
 
 def load_dataset(name: str = "digits", data_dir: str | Path | None = None, seed: int = 0,
-                 download: bool = False) -> DatasetSplits:
-    """Load `name` (a table name or `imagefolder:PATH`) with a split fixed by `seed`.
+                 download: bool = False, channels: int | None = None,
+                 size: int | None = None) -> DatasetSplits:
+    """Load `name` (a table name or `imagefolder:PATH`) with a split fixed by `seed`, served
+    with `channels` and side `size` when given (`nasloop.data.table.served`).
 
     torchvision sets are read from `data_dir/NAME` and only downloaded when `download` is
     true (the sandbox never downloads; see `prepare_dataset`).
     """
     info = dataset_info(name)
-    if info.source == "sklearn":
-        return load_digits(seed)
-    if info.source.startswith("folder:"):
-        return _image_folder(info, seed)
-    root = Path(data_dir or DEFAULT_DATA_DIR).expanduser()
-    return _vision(info, root, seed, download)
+    if info.source.startswith("sklearn"):
+        splits = load_digits(seed, info.name)
+    elif info.source.startswith("folder:"):
+        splits = _image_folder(info, seed)
+    else:
+        splits = _vision(info, Path(data_dir or DEFAULT_DATA_DIR).expanduser(), seed, download)
+    want = served(info, channels, size)
+    if want is not info:
+        splits = reshape_splits(splits, want.channels, want.size)
+    return splits
 
 
 def prepare_dataset(name: str, data_dir: str | Path | None = None) -> None:

@@ -7,11 +7,12 @@ exactly the shape the table gives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 FOLDER_PREFIX = "imagefolder:"
-FOLDER_SIZE = 64  # image folders are resized to this unless the table entry says otherwise
+FOLDER_SIZE = 64  # image folders whose files disagree on their size are resized to this
+FOLDER_SAMPLE = 200  # image files looked at to tell a folder's size and channels
 
 
 class DatasetError(Exception):
@@ -27,7 +28,7 @@ class DatasetInfo:
     size: int  # height = width of the images handed to candidates
     classes: int
     description: str
-    source: str  # "sklearn" | "torchvision:<Class>" | "folder:<path>"
+    source: str  # "sklearn[:variant]" | "torchvision:<Class>" | "folder:<path>"
     train_size: int | None = None  # images in the training split, when known up front
 
     @property
@@ -51,6 +52,16 @@ DATASETS: dict[str, DatasetInfo] = {
     for d in (
         DatasetInfo("digits", 1, 32, 10, "scikit-learn's 1,797 8x8 handwritten digits, "
                     "upsampled to 32x32, split 60/20/20", "sklearn", 1078),
+        DatasetInfo("digits-rgb", 3, 32, 10, "digits as 3-channel (grey) images, for models "
+                    "written for colour input", "sklearn:rgb", 1078),
+        DatasetInfo("digits-inverted", 1, 32, 10, "digits with inverted intensities (light "
+                    "background, dark strokes)", "sklearn:inverted", 1078),
+        DatasetInfo("digits-noisy", 1, 32, 10, "digits with fixed Gaussian pixel noise "
+                    "(sigma 0.3 of the intensity range)", "sklearn:noisy", 1078),
+        DatasetInfo("digits-16px", 1, 16, 10, "digits at 16x16 instead of 32x32",
+                    "sklearn:16px", 1078),
+        DatasetInfo("digits-parity", 1, 32, 2, "digits labelled even (0) or odd (1): 2 "
+                    "classes", "sklearn:parity", 1078),
         DatasetInfo("mnist", 1, 28, 10, "MNIST handwritten digits, 28x28 grey",
                     "torchvision:MNIST", 54000),
         DatasetInfo("cifar10", 3, 32, 10, "CIFAR-10 natural images, 32x32 colour",
@@ -68,19 +79,59 @@ DATASETS: dict[str, DatasetInfo] = {
 NAMES = (*DATASETS, f"{FOLDER_PREFIX}PATH")
 
 
+def _folder_files_shape(classes: list[Path]) -> tuple[int | None, int]:
+    """(side, channels) of a folder's images: the side when the sampled files agree on one
+    square size (None otherwise), 1 channel when they are all greyscale (else 3)."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - PIL comes with torchvision
+        return None, 3
+    sizes, modes = set(), set()
+    files = (f for c in classes for f in sorted(c.iterdir()) if f.is_file())
+    for i, f in enumerate(files):
+        if i >= FOLDER_SAMPLE:
+            break
+        try:
+            with Image.open(f) as img:
+                sizes.add(img.size)
+                modes.add(img.mode)
+        except OSError:
+            continue
+    side = None
+    if len(sizes) == 1:
+        (w, h), = sizes
+        side = w if w == h else None
+    return side, 1 if modes and modes <= {"L", "1", "I;16", "I"} else 3
+
+
 def folder_info(path: str | Path) -> DatasetInfo:
-    """An image folder (one sub-folder per class, or `train/` holding them) as a table entry."""
+    """An image folder (one sub-folder per class, or `train/` holding them) as a table entry:
+    served at the files' own size and channels when they agree (else FOLDER_SIZE, RGB)."""
     folder = Path(path).expanduser().resolve()
     root = folder / "train" if (folder / "train").is_dir() else folder
     if not folder.is_dir():
         raise DatasetError(f"image folder {folder} does not exist; give a folder with one "
                            "sub-folder of images per class")
-    classes = [p for p in root.iterdir() if p.is_dir()]
+    classes = sorted(p for p in root.iterdir() if p.is_dir())
     if len(classes) < 2:
         raise DatasetError(f"image folder {folder} has fewer than 2 class folders")
-    return DatasetInfo(f"{FOLDER_PREFIX}{folder}", 3, FOLDER_SIZE, len(classes),
-                       f"an image folder of {len(classes)} classes, resized to "
-                       f"{FOLDER_SIZE}x{FOLDER_SIZE}", f"folder:{folder}")
+    side, channels = _folder_files_shape(classes)
+    how = f"at its files' {side}x{side}" if side else f"resized to {FOLDER_SIZE}x{FOLDER_SIZE}"
+    return DatasetInfo(f"{FOLDER_PREFIX}{folder}", channels, side or FOLDER_SIZE, len(classes),
+                       f"an image folder of {len(classes)} classes, {how}", f"folder:{folder}")
+
+
+def served(info: DatasetInfo, channels: int | None = None, size: int | None = None
+           ) -> DatasetInfo:
+    """`info` as served with other channels (1 <-> 3) or image side (`[data] channels`,
+    `[data] image_size`); unchanged when both are None."""
+    if channels is not None and channels not in (1, 3):
+        raise DatasetError(f"channels must be 1 or 3, not {channels}")
+    if (channels or info.channels) == info.channels and (size or info.size) == info.size:
+        return info
+    c, s = channels or info.channels, size or info.size
+    return replace(info, channels=c, size=s,
+                   description=f"{info.description}; served as {c}x{s}x{s}")
 
 
 def dataset_info(name: str) -> DatasetInfo:

@@ -150,8 +150,10 @@ class Task(ABC):
         """(code, None) found in an LLM answer, or (None, why there is none)."""
 
     @abstractmethod
-    def job(self, candidate_id: int, code: str, *, seed: int | None = None) -> EvalJob:
-        """The sandbox job that evaluates `code` under the run's settings."""
+    def job(self, candidate_id: int, code: str, *, seed: int | None = None,
+            op: str = "evaluate") -> EvalJob:
+        """The sandbox job that evaluates `code` under the run's settings (`op` "check":
+        only the checks before training, for triage)."""
 
     # --- optional abilities -------------------------------------------------------------
     def mutation_space(self) -> MutationSpace | None:

@@ -7,7 +7,7 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from nasloop.data.table import DatasetError, DatasetInfo, dataset_info
+from nasloop.data.table import DatasetError, DatasetInfo, dataset_info, served
 from nasloop.tasks.base import MutationSpace, Objective, Task, TaskBrief
 from nasloop.tasks.image_classification.jobs import RUNNER
 from nasloop.tasks.image_classification.settings import DataSpec, TrainSettings
@@ -38,8 +38,9 @@ class ImageClassificationTask(Task):
         """The configured dataset's table entry (ConfigError when unknown)."""
         from nasloop.config import ConfigError
 
+        d = self.config.data
         try:
-            return dataset_info(self.config.data.dataset)
+            return served(dataset_info(d.dataset), d.channels, d.image_size)
         except DatasetError as err:
             raise ConfigError(f"bad config: field 'data.dataset': {err}") from None
 
@@ -91,17 +92,19 @@ class ImageClassificationTask(Task):
         t = self.config.train
         return TrainSettings(epochs=t.epochs, batch_size=t.batch_size, lr=t.lr,
                              momentum=t.momentum, optimizer=t.optimizer,
-                             max_params=t.max_params)
+                             max_params=t.max_params, prm=dict(t.prm))
 
-    def job(self, candidate_id: int, code: str, *, seed: int | None = None) -> EvalJob:
+    def job(self, candidate_id: int, code: str, *, seed: int | None = None,
+            op: str = "evaluate") -> EvalJob:
         from nasloop.sandbox.job import EvalJob
 
         c = self.config
         lim = c.sandbox.limits
         return EvalJob(
-            candidate_id=candidate_id, code=code, runner=self.runner,
+            candidate_id=candidate_id, code=code, runner=self.runner, op=op,
             seed=c.run.seed if seed is None else seed,
-            data=DataSpec(dataset=c.data.dataset, data_dir=c.data.data_dir).model_dump(),
+            data=DataSpec(dataset=c.data.dataset, data_dir=c.data.data_dir,
+                          channels=c.data.channels, image_size=c.data.image_size).model_dump(),
             params=self.settings().model_dump(),
             time_limit_s=lim.time_s, memory_limit_mb=lim.memory_mb, threads=lim.threads,
             device=c.train.device)

@@ -21,13 +21,14 @@ class ImageClassificationRunner:
 
     def data_key(self, job: EvalJob) -> tuple[Any, ...]:
         spec = DataSpec.model_validate(job.data)
-        return (spec.dataset, spec.data_dir, job.seed)
+        return (spec.dataset, spec.data_dir, spec.channels, spec.image_size, job.seed)
 
     def load(self, job: EvalJob) -> Any:
         from nasloop.data.loaders import load_dataset
 
         spec = DataSpec.model_validate(job.data)
-        return load_dataset(spec.dataset, spec.data_dir, job.seed)
+        return load_dataset(spec.dataset, spec.data_dir, job.seed, channels=spec.channels,
+                            size=spec.image_size)
 
     @staticmethod
     def read_paths(job: EvalJob) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TrainSettings(BaseModel):
@@ -19,6 +19,7 @@ class TrainSettings(BaseModel):
     momentum: float = 0.9
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"  # bare form only
     max_params: int = 2_000_000
+    prm: dict[str, float | int | str | bool] = Field(default_factory=dict)  # [train.prm]
 
 
 class DataSpec(BaseModel):
@@ -28,3 +29,5 @@ class DataSpec(BaseModel):
 
     dataset: str = "digits"
     data_dir: str | None = None
+    channels: int | None = None  # serve with this many channels (default: the dataset's)
+    image_size: int | None = None  # serve at this side (default: the dataset's)

@@ -20,12 +20,14 @@ from nasloop.tasks.image_classification.checks import (
     CheckInfo,
     build_model,
     check_output,
-    default_prm,
     dry_check,
     dry_forward,
     load_module,
+    main_output,
+    model_prm,
 )
 from nasloop.tasks.image_classification.contract import detect_form
+from nasloop.tasks.image_classification.prm import prm_table
 from nasloop.tasks.image_classification.settings import TrainSettings
 
 if TYPE_CHECKING:
@@ -38,44 +40,53 @@ if TYPE_CHECKING:
 __all__ = ["CheckInfo", "dry_check", "preload", "run_job", "warm_up"]
 
 
-class GuardedLoss:
-    """Wraps a candidate's loss and raises NAN_LOSS on a non-finite value."""
+class LossGuard:
+    """Raises NAN_LOSS as soon as a candidate's loss is not finite (and remembers it)."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    def __init__(self) -> None:
         self.tripped = False
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def check(self, loss: Any) -> None:
         import torch
 
-        loss = self.inner(*args, **kwargs)
         if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss.detach()).all()):
             self.tripped = True
             raise CandidateFailure(FailureClass.NAN_LOSS, f"loss became {loss.detach().sum()}")
-        return loss
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    def wrap(self, fn: Any) -> Any:
+        """A plain loss function, checked after each call."""
 
-    def to(self, *args: Any, **kwargs: Any) -> GuardedLoss:
-        if hasattr(self.inner, "to"):
-            self.inner = self.inner.to(*args, **kwargs)
-        return self
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            loss = fn(*args, **kwargs)
+            self.check(loss)
+            return loss
+
+        return guarded
 
 
-def _guard_lemur(model: nn.Module) -> GuardedLoss:
+def _guard_lemur(model: nn.Module) -> LossGuard:
+    """Watch the first loss of `self.criteria` (a tuple of losses or a single one).
+
+    A loss module gets a forward hook: nothing of the model is replaced (a module attribute
+    cannot be set to a non-module, and LEMUR files often set `self.criteria = nn.X()`).
+    A plain function is wrapped."""
+    import torch
+
     criteria = getattr(model, "criteria", None)
     if criteria is None or getattr(model, "optimizer", None) is None:
         raise CandidateFailure(FailureClass.CONTRACT,
                                "train_setup() must set self.criteria and self.optimizer")
-    if isinstance(criteria, (tuple, list)) and criteria:
-        guard = GuardedLoss(criteria[0])
-        model.criteria = type(criteria)([guard, *criteria[1:]])
-    elif callable(criteria):
-        guard = GuardedLoss(criteria)
-        model.criteria = guard
+    guard = LossGuard()
+    many = isinstance(criteria, (tuple, list))
+    first = criteria[0] if many and criteria else criteria
+    if isinstance(first, torch.nn.Module):
+        first.register_forward_hook(lambda module, args, out: guard.check(out))
+    elif callable(first):
+        wrapped = guard.wrap(first)
+        model.criteria = type(criteria)([wrapped, *criteria[1:]]) if many else wrapped
     else:
-        raise CandidateFailure(FailureClass.CONTRACT, "self.criteria must be a tuple of losses")
+        raise CandidateFailure(FailureClass.CONTRACT,
+                               "self.criteria must be a loss or a tuple of losses")
     return guard
 
 
@@ -96,7 +107,7 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: in
     correct = 0
     with torch.no_grad():
         for i in range(0, len(y), batch):
-            out = model(x[i:i + batch].to(device))
+            out = main_output(model(x[i:i + batch].to(device)))
             check_output(out, len(y[i:i + batch]), num_classes)
             correct += int((out.argmax(dim=1).cpu() == y[i:i + batch]).sum())
     return correct / max(len(y), 1)
@@ -135,7 +146,7 @@ def train_bare(model: nn.Module, splits: DatasetSplits, s: TrainSettings, seed: 
         for xb, yb in loader:
             xb, yb = xb.to(device), yb.to(device)
             opt.zero_grad()
-            loss = loss_fn(model(xb), yb)
+            loss = loss_fn(main_output(model(xb)), yb)
             if not bool(torch.isfinite(loss.detach())):
                 raise CandidateFailure(FailureClass.NAN_LOSS, f"loss became {loss.item()}")
             loss.backward()
@@ -223,8 +234,12 @@ def warm_up() -> None:
     sys.modules.pop("nasloop_candidate", None)
 
 
+CHECK_ONLY = "check"  # EvalJob.op: stop after the pre-train check (parse .. parameter cap)
+
+
 def run_job(job: EvalJob, splits: DatasetSplits) -> dict[str, Any]:
-    """Check and train `job` here; return EvalResult fields (never raises for the candidate)."""
+    """Check and train `job` here (only check it when `job.op` is "check"); return
+    EvalResult fields (never raises for the candidate)."""
     import torch
 
     t0 = time.perf_counter()
@@ -238,7 +253,8 @@ def run_job(job: EvalJob, splits: DatasetSplits) -> dict[str, Any]:
         phase = "import"
         module = load_module(job.code)
         in_shape = (s.batch_size, *splits.in_shape[1:])
-        prm = default_prm(s.lr, s.momentum, s.batch_size, s.epochs)
+        prm = model_prm(module, form, prm_table(s.lr, s.momentum, s.batch_size, s.epochs,
+                                                s.prm))
         phase = "__init__"
         model = build_model(module, form, job.code, in_shape, splits.num_classes, prm,
                             job.device)
@@ -246,6 +262,11 @@ def run_job(job: EvalJob, splits: DatasetSplits) -> dict[str, Any]:
         params, flops = dry_forward(model, in_shape, splits.num_classes, s.max_params,
                                     job.device)
         check_s = time.perf_counter() - t0
+        if job.op == CHECK_ONLY:
+            out.update(status="ok", metrics={"params": float(params), "flops": float(flops),
+                                             "check_s": check_s})
+            out["wall_s"] = time.perf_counter() - t0
+            return out
         phase = "training"
         t1 = time.perf_counter()
         if form == "lemur":

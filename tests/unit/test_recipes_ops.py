@@ -234,3 +234,17 @@ def test_reading_never_executes_the_file() -> None:
     hostile = LENET.replace("import torch\n", "import torch\nraise SystemExit('ran')\n", 1)
     assert recipe_of(hostile) == Recipe("cross_entropy", "sgd")
     assert recipe_of(apply_recipe(hostile, _loss("ngl"))).loss == "ngl"
+
+
+def test_names_imported_bare_are_resolved_and_new_ones_spelled_through_torch() -> None:
+    code = (LENET.replace("import torch\n", "from torch.optim import SGD\n", 1)
+            .replace("torch.flatten(x, 1)", "x.flatten(1)")
+            .replace("from torch import nn\n",
+                     "from torch import nn\nfrom torch.nn import CrossEntropyLoss\n")
+            .replace("nn.CrossEntropyLoss()", "CrossEntropyLoss()")
+            .replace("torch.optim.SGD(", "SGD("))
+    assert "\nimport torch\n" not in code and recipe_of(code) == Recipe("cross_entropy", "sgd")
+    adam = with_recipe(code, "nll", "adam")
+    assert "\nimport torch\n" in adam and "torch.optim.Adam(self.parameters()" in adam
+    assert with_recipe(adam, "cross_entropy", "adam").count("nn.CrossEntropyLoss()") == 1
+    assert dry_check(adam, (2, 1, 32, 32), 10, 10**7).form == "lemur"

@@ -15,6 +15,7 @@ from nasloop.sandbox.job import EvalJob
 from nasloop.sandbox.trainer import dry_check, train_lemur
 from nasloop.seeds import list_seeds
 from nasloop.tasks.recipes.ops import recipe_of, with_recipe
+from nasloop.tasks.recipes.runtime import make_loss, make_optimizer
 from nasloop.tasks.recipes.vocab import LOSSES, Recipe, grid
 
 SEEDS = list_seeds()
@@ -82,3 +83,37 @@ def test_every_rewrite_returns_to_the_seed_byte_for_byte(seed: str) -> None:
     for recipe in grid(LOSSES):
         rewritten = with_recipe(original, recipe.loss, recipe.optimizer)
         assert with_recipe(rewritten, "cross_entropy", "sgd") == original
+
+
+BARE = """import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, in_shape, out_shape):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(in_shape[1], 4, 3), nn.ReLU(),
+                                  nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, out_shape[0]))
+
+    def forward(self, x):
+        return self.body(x)
+"""
+
+
+@pytest.mark.parametrize("recipe", grid(), ids=lambda r: r.name)
+def test_a_bare_file_trains_with_the_runtime_loss_and_optimizer(recipe: Recipe) -> None:
+    code = with_recipe(BARE, recipe.loss, recipe.optimizer)
+    assert "class NGLLoss" not in code and "class LogSoftmaxNLLLoss" not in code
+    assert dry_check(code, IN_SHAPE, CLASSES, 10**7).form == "bare"
+    assert recipe_of(code) == recipe
+    torch.manual_seed(0)
+    model = build_model(load_module(code), "bare", code, IN_SHAPE, CLASSES, {}, "cpu")
+    loss_fn = make_loss(recipe.loss)
+    opt = make_optimizer(recipe.optimizer, model.parameters(), lr=0.01, momentum=0.9)
+    splits = _splits()
+    before = [p.detach().clone() for p in model.parameters()]
+    loss_fn(model(splits.train_x), splits.train_y).backward()
+    opt.step()
+    assert any(not torch.equal(b, p.detach()) for b, p in zip(before, model.parameters(),
+                                                                strict=True))
+    with torch.no_grad():
+        assert math.isfinite(loss_fn(model(splits.train_x), splits.train_y).item())

@@ -39,7 +39,7 @@ class LemurSite:
     optimizer_call: cst.Call
     prm: str  # train_setup's name for the hyperparameter dict
     quote: str  # the quote the file uses in prm["..."]
-    nn_prefix: str | None  # how the file spells torch.nn ("nn."), None if it never does
+    nn_prefix: str | None  # how the imports let the file spell torch.nn ("nn."), else None
     optim_prefix: str | None  # the same for torch.optim
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from nasloop.agents.mutation.spec import Mutation, MutationError
-from nasloop.sandbox.trainer import dry_check
-from nasloop.seeds import seed_source
+from nasloop.tasks.image_classification.seeds import seed_source
+from nasloop.tasks.image_classification.trainer import dry_check
 from nasloop.tasks.recipes.ops import apply_recipe, recipe_mutations, recipe_of, with_recipe
 from nasloop.tasks.recipes.vocab import Recipe
 

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 import torch
 
-from nasloop.sandbox.checks import build_model, default_prm, load_module
-from nasloop.sandbox.datasets import DatasetSplits
-from nasloop.sandbox.job import EvalJob
-from nasloop.sandbox.trainer import dry_check, train_lemur
-from nasloop.seeds import list_seeds
+from nasloop.data.loaders import DatasetSplits
+from nasloop.tasks.image_classification.checks import build_model, load_module, model_prm
+from nasloop.tasks.image_classification.prm import prm_table
+from nasloop.tasks.image_classification.seeds import list_seeds
+from nasloop.tasks.image_classification.settings import TrainSettings
+from nasloop.tasks.image_classification.trainer import dry_check, train_lemur
 from nasloop.tasks.recipes.ops import recipe_of, with_recipe
 from nasloop.tasks.recipes.runtime import make_loss, make_optimizer
 from nasloop.tasks.recipes.vocab import LOSSES, Recipe, grid
@@ -56,12 +57,12 @@ def test_rewrite_checks_trains_and_reads_back(seed: str, recipe: Recipe) -> None
 
     torch.manual_seed(0)
     module = load_module(code)
-    prm = RecordingPrm(default_prm(0.01, 0.9, IN_SHAPE[0], 1))
+    prm = RecordingPrm(model_prm(module, "lemur", prm_table(0.01, 0.9, IN_SHAPE[0], 1)))
     model: Any = build_model(module, "lemur", code, IN_SHAPE, CLASSES, prm, "cpu")
     before = [p.detach().clone() for p in model.parameters()]
     splits = _splits()
-    job = EvalJob(candidate_id=0, code=code, batch_size=IN_SHAPE[0], epochs=1)
-    assert train_lemur(model, splits, job, prm) == 1  # one optimizer step, loss guarded
+    settings = TrainSettings(batch_size=IN_SHAPE[0], epochs=1)
+    assert train_lemur(model, splits, settings, 0, prm) == 1  # one optimizer step, guarded
     assert prm.read == set(module.supported_hyperparameters())
     assert ("momentum" in prm.read) == (recipe.optimizer == "sgd")
     assert any(not torch.equal(b, p.detach()) for b, p in zip(before, model.parameters(),

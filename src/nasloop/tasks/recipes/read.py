@@ -10,8 +10,8 @@ import libcst as cst
 
 from nasloop.agents.mutation.source import self_attr
 from nasloop.agents.mutation.spec import MutationError
-from nasloop.sandbox.contract import ContractError, detect_form
-from nasloop.sandbox.failures import FailureClass
+from nasloop.sandbox.failures import ContractError, FailureClass
+from nasloop.tasks.image_classification.contract import detect_form
 from nasloop.tasks.recipes.cstedit import bindings, resolve, spelling
 from nasloop.tasks.recipes.losses import INJECTED, is_canonical
 from nasloop.tasks.recipes.vocab import (

@@ -257,6 +257,9 @@ def _register() -> None:
     app.add_typer(corpus_app, name="corpus", help="Build mutation corpora for fine-tuning.")
 
     from nasloop.commands.data_cmd import data_app
+    from nasloop.commands.study_cmd import study_app
+
+    app.add_typer(study_app, name="study", help="Studies: evaluation grids outside a search.")
 
     app.add_typer(data_app, name="data", help="Datasets: the table, and preparing one.")
     app.command("eval")(eval_command)

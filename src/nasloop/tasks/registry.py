@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 # kind -> "module:Class" of its Task; a new task is a folder and a line here
 KINDS: dict[str, str] = {
     "image-classification": "nasloop.tasks.image_classification:ImageClassificationTask",
+    "recipes": "nasloop.tasks.recipes:RecipesTask",
 }
 DEFAULT_KIND = "image-classification"
 

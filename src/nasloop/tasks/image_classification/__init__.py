@@ -7,6 +7,8 @@ import re
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from nasloop.data.table import DatasetError, DatasetInfo, dataset_info, served
 from nasloop.tasks.base import MutationSpace, Objective, Task, TaskBrief
 from nasloop.tasks.image_classification.jobs import RUNNER
@@ -26,10 +28,21 @@ def builtin_seeds() -> list[tuple[str, str]]:
     return list(list_seeds().items())
 
 
+class ImageClassificationParams(BaseModel):
+    """`[task]` keys of image classification."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recipe_operators: bool = Field(
+        False, description="Let the heuristic agents also change the loss and optimizer "
+        "(loss(kind=...), optimizer(kind=...)) next to the architecture.")
+
+
 class ImageClassificationTask(Task):
     """Model files scored by validation accuracy after a short proxy training."""
 
     kind = "image-classification"
+    params_model = ImageClassificationParams
     runner = RUNNER
     objective = Objective(metric="val_accuracy", direction="max")
 
@@ -113,4 +126,10 @@ class ImageClassificationTask(Task):
         from nasloop.tasks.image_classification.space import ArchitectureSpace
 
         d = self.dataset
-        return ArchitectureSpace((1, *d.shape), d.classes, frozenset(self.config.agents.operators))
+        allowed = frozenset(self.config.agents.operators)
+        arch = ArchitectureSpace((1, *d.shape), d.classes, allowed)
+        if not getattr(self.params, "recipe_operators", False):
+            return arch
+        from nasloop.tasks.recipes.space import CombinedSpace, RecipeSpace
+
+        return CombinedSpace(arch, RecipeSpace(allowed))

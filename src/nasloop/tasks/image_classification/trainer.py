@@ -132,15 +132,37 @@ def _make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer
     return torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum)
 
 
+def _bare_recipe(code: str, model: nn.Module, s: TrainSettings) -> tuple[Any, Any]:
+    """(loss, optimizer) of a bare-form file: its `TRAIN_RECIPE` literal when it has one
+    (read statically, never from the executed module), else cross-entropy and the settings'
+    optimizer."""
+    import torch
+
+    from nasloop.tasks.recipes.vocab import RECIPE_NAME
+
+    if RECIPE_NAME not in code:
+        return torch.nn.CrossEntropyLoss(), _make_optimizer(model, s)
+    from nasloop.agents.mutation.spec import MutationError
+    from nasloop.tasks.recipes.ops import recipe_of
+    from nasloop.tasks.recipes.runtime import make_loss, make_optimizer
+
+    try:
+        recipe = recipe_of(code)
+    except MutationError as err:
+        raise CandidateFailure(FailureClass.CONTRACT, f"{RECIPE_NAME}: {err.reason}") from None
+    return (make_loss(recipe.loss),
+            make_optimizer(recipe.optimizer, model.parameters(), s.lr, s.momentum))
+
+
 def train_bare(model: nn.Module, splits: DatasetSplits, s: TrainSettings, seed: int,
-               device: str) -> int:
-    """Train a bare-form model: cross-entropy, the settings' optimizer, cosine per step."""
+               device: str, code: str = "") -> int:
+    """Train a bare-form model: its recipe (cross-entropy and the settings' optimizer unless
+    the file carries a TRAIN_RECIPE), cosine schedule per step."""
     import torch
 
     loader = _loader(splits, s, seed)
-    opt = _make_optimizer(model, s)
+    loss_fn, opt = _bare_recipe(code, model, s)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, s.epochs * len(loader)))
-    loss_fn = torch.nn.CrossEntropyLoss()
     for _ in range(s.epochs):
         model.train()
         for xb, yb in loader:
@@ -272,7 +294,7 @@ def run_job(job: EvalJob, splits: DatasetSplits) -> dict[str, Any]:
         if form == "lemur":
             epochs = train_lemur(model, splits, s, job.seed, prm)
         else:
-            epochs = train_bare(model, splits, s, job.seed, job.device)
+            epochs = train_bare(model, splits, s, job.seed, job.device, job.code)
         train_s = time.perf_counter() - t1
         phase = "validation"
         acc = evaluate(model, splits.val_x, splits.val_y, splits.num_classes, job.device)

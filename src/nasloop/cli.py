@@ -257,7 +257,10 @@ def _register() -> None:
     app.add_typer(corpus_app, name="corpus", help="Build mutation corpora for fine-tuning.")
 
     from nasloop.commands.data_cmd import data_app
+    from nasloop.commands.lemur_cmd import lemur_app
     from nasloop.commands.study_cmd import study_app
+
+    app.add_typer(lemur_app, name="lemur", help="NN-Dataset trees: import and export.")
 
     app.add_typer(study_app, name="study", help="Studies: evaluation grids outside a search.")
 

@@ -29,15 +29,22 @@ class _Section(BaseModel):
 
 class RunConfig(_Section):
     budget: int = Field(
-        30, ge=1, description="Candidates to generate (seeds, duplicates included)."
+        30, ge=1, le=1_000_000, description="Candidates to generate (seeds, duplicates included)."
     )
-    max_wall_s: float = Field(0.0, ge=0, description="Stop after this many seconds (0: no limit).")
+    max_wall_s: float = Field(
+        0.0, ge=0, le=31_536_000, description="Stop after this many seconds (0: no limit)."
+    )
     patience: int = Field(
-        0, ge=0, description="Stop after N evaluated candidates without improvement (0: off)."
+        0,
+        ge=0,
+        le=1_000_000,
+        description="Stop after N evaluated candidates without improvement (0: off).",
     )
-    seed: int = Field(0, description="Seed for agents, data split and training.")
+    seed: int = Field(
+        0, ge=0, le=2**32 - 1, description="Seed for agents, data split and training."
+    )
     batch: int = Field(
-        1, ge=1, description="Candidates per cycle, generated then evaluated concurrently."
+        1, ge=1, le=1024, description="Candidates per cycle, generated then evaluated concurrently."
     )
 
 
@@ -58,14 +65,18 @@ class DataConfig(_Section):
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(1, ge=1, description="Proxy budget: epochs per candidate.")
-    batch_size: int = Field(32, ge=1, description="Training batch size.")
-    lr: float = Field(0.01, gt=0, description="Learning rate handed to candidates (prm['lr']).")
-    momentum: float = Field(0.9, ge=0, description="Momentum handed to candidates.")
+    epochs: int = Field(1, ge=1, le=10_000, description="Proxy budget: epochs per candidate.")
+    batch_size: int = Field(32, ge=1, le=65_536, description="Training batch size.")
+    lr: float = Field(
+        0.01, gt=0, le=100, description="Learning rate handed to candidates (prm['lr'])."
+    )
+    momentum: float = Field(0.9, ge=0, le=1, description="Momentum handed to candidates.")
     optimizer: Literal["sgd", "adam", "adamw"] = Field(
         "sgd", description="Optimizer the trainer supplies for bare-form candidates."
     )
-    max_params: int = Field(2_000_000, ge=1, description="Parameter cap; larger nets fail.")
+    max_params: int = Field(
+        2_000_000, ge=1, le=100_000_000_000, description="Parameter cap; larger nets fail."
+    )
     device: str = Field("cpu", description="cpu or cuda[:N].")
     prm: dict[str, float | int | str | bool] = Field(
         default_factory=dict,
@@ -75,15 +86,22 @@ class TrainConfig(_Section):
 
 
 class MemoryConfig(_Section):
-    k: int = Field(5, ge=0, description="Diagnostic triples shown to the agents.")
+    k: int = Field(5, ge=0, le=1000, description="Diagnostic triples shown to the agents.")
     novelty_threshold: float = Field(
         0.9, gt=0, le=1, description="MinHash-Jaccard above which a candidate is a duplicate."
     )
-    num_perm: int = Field(128, ge=16, description="MinHash permutations.")
+    num_perm: int = Field(128, ge=16, le=4096, description="MinHash permutations.")
 
 
-ROLE_SETTINGS = ("temperature", "top_p", "max_new_tokens", "context_window", "quantization",
-                 "dtype", "device_map")
+ROLE_SETTINGS = (
+    "temperature",
+    "top_p",
+    "max_new_tokens",
+    "context_window",
+    "quantization",
+    "dtype",
+    "device_map",
+)
 
 
 class RoleConfig(_Section):
@@ -151,16 +169,22 @@ class AgentsConfig(_Section):
     )
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling top-p of LLM calls.")
     max_new_tokens: int = Field(
-        1536, ge=16, description="Generation budget per LLM call, in tokens."
+        1536, ge=16, le=1_000_000, description="Generation budget per LLM call, in tokens."
     )
     context_window: int = Field(
-        0, ge=0, description="Model context window in tokens (0: read it from the model)."
+        0,
+        ge=0,
+        le=100_000_000,
+        description="Model context window in tokens (0: read it from the model).",
     )
     retries: int = Field(
         2, ge=0, le=10, description="Extra LLM attempts after an unusable answer, per step."
     )
     history_chars: int = Field(
-        400, ge=40, description="Longest text of one triple shown in a prompt (cut beyond)."
+        400,
+        ge=40,
+        le=100_000,
+        description="Longest text of one triple shown in a prompt (cut beyond).",
     )
     prompts: dict[str, str] = Field(
         default_factory=dict,
@@ -176,7 +200,10 @@ class AgentsConfig(_Section):
         description="openai: servers: environment variable holding the API key (unset: none).",
     )
     request_timeout_s: float = Field(
-        600.0, gt=0, description="openai:/langchain: models: seconds to wait for one answer."
+        600.0,
+        gt=0,
+        le=86_400,
+        description="openai:/langchain: models: seconds to wait for one answer.",
     )
     adapter: str = Field(
         "",
@@ -196,8 +223,12 @@ class AgentsConfig(_Section):
 
 
 class LimitsConfig(_Section):
-    time_s: float = Field(120.0, gt=0, description="Wall-clock limit per candidate (seconds).")
-    memory_mb: int = Field(6144, ge=256, description="Address-space limit per candidate (MiB).")
+    time_s: float = Field(
+        120.0, gt=0, le=604_800, description="Wall-clock limit per candidate (seconds)."
+    )
+    memory_mb: int = Field(
+        6144, ge=256, le=4_194_304, description="Address-space limit per candidate (MiB)."
+    )
     threads: int = Field(1, ge=1, le=256, description="CPU threads each candidate may use.")
 
 
@@ -209,7 +240,7 @@ class SandboxConfig(_Section):
     isolation: Literal["auto", "bwrap", "none"] = Field(
         "auto", description="bubblewrap when installed (auto), required (bwrap), or off (none)."
     )
-    max_in_flight: int = Field(1, ge=1, description="Candidates evaluated at once.")
+    max_in_flight: int = Field(1, ge=1, le=1024, description="Candidates evaluated at once.")
 
 
 class ExecutorConfig(_Section):
@@ -222,7 +253,7 @@ class ExecutorConfig(_Section):
     address: str = Field(
         "auto",
         description="ray: auto (the cluster started with `ray start` on this machine, or "
-        "RAY_ADDRESS), host:port of a cluster's GCS, ray://host:port (Ray Client), or \"\" to "
+        'RAY_ADDRESS), host:port of a cluster\'s GCS, ray://host:port (Ray Client), or "" to '
         "start a local head for this run.",
     )
     cpus_per_candidate: float = Field(
@@ -244,12 +275,17 @@ class FinetuneConfig(_Section):
     enabled: bool = Field(
         False, description="Fine-tuning cycles: every `every` candidates, LoRA-train the generator."
     )
-    every: int = Field(20, ge=1, description="C: candidates generated per cycle (after the seeds).")
+    every: int = Field(
+        20, ge=1, le=1_000_000, description="C: candidates generated per cycle (after the seeds)."
+    )
     elite_fraction: float = Field(
         0.2, gt=0, le=1, description="rho: share of a cycle's candidates kept as elites (top)."
     )
     min_elites: int = Field(
-        2, ge=0, description="Fewer novel elites than this: fill up with the archive's best."
+        2,
+        ge=0,
+        le=100_000,
+        description="Fewer novel elites than this: fill up with the archive's best.",
     )
     threshold: float = Field(
         0.5, description="Per-cycle report: share of candidates with a metric above this."
@@ -258,13 +294,16 @@ class FinetuneConfig(_Section):
         "", description="A `nasloop corpus` JSONL file trained on with the elites (empty: none)."
     )
     corpus_pairs: int = Field(
-        0, ge=0, description="Corpus pairs drawn per cycle (0: all of them)."
+        0, ge=0, le=10_000_000, description="Corpus pairs drawn per cycle (0: all of them)."
     )
     elite_repeat: int = Field(
-        1, ge=1, description="Times each elite's pair is trained on per epoch (its weight)."
+        1,
+        ge=1,
+        le=1000,
+        description="Times each elite's pair is trained on per epoch (its weight).",
     )
-    r: int = Field(16, ge=1, description="LoRA rank.")
-    alpha: int = Field(32, ge=1, description="LoRA alpha (scale = alpha / r).")
+    r: int = Field(16, ge=1, le=4096, description="LoRA rank.")
+    alpha: int = Field(32, ge=1, le=65_536, description="LoRA alpha (scale = alpha / r).")
     dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout.")
     target_modules: list[str] = Field(
         default_factory=lambda: ["all-linear"],
@@ -278,16 +317,22 @@ class FinetuneConfig(_Section):
         description="Share of a cycle's steps over which the learning rate rises from zero "
         "(each cycle starts a new optimizer on the adapter it continues).",
     )
-    epochs: int = Field(2, ge=1, description="Passes over the cycle's pairs.")
-    batch_size: int = Field(4, ge=1, description="Pairs per optimizer step.")
+    epochs: int = Field(2, ge=1, le=10_000, description="Passes over the cycle's pairs.")
+    batch_size: int = Field(4, ge=1, le=65_536, description="Pairs per optimizer step.")
     max_length: int = Field(
         4096, ge=64, description="Longest pair in tokens (prompt + answer); longer ones skipped."
     )
     reliability_candidates: int = Field(
-        3, ge=0, description="Proxy reliability: candidates re-evaluated per cycle (0: off)."
+        3,
+        ge=0,
+        le=1000,
+        description="Proxy reliability: candidates re-evaluated per cycle (0: off).",
     )
     reliability_seeds: int = Field(
-        1, ge=1, description="Proxy reliability: extra training seeds per re-evaluated candidate."
+        1,
+        ge=1,
+        le=100,
+        description="Proxy reliability: extra training seeds per re-evaluated candidate.",
     )
 
 
@@ -399,7 +444,7 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         if not p.is_file():
             raise ConfigError(f"bad config: file not found: {p}")
         try:
-            data = tomllib.loads(p.read_text())
+            data = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # a BOM is fine
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"bad config: {p} is not valid TOML: {err}") from None
     return build_config(data, overrides)

@@ -75,7 +75,31 @@ def resume_config(out: Path, overrides: dict[str, Any]) -> Config:
     bad = [k for k, v in overrides.items() if v is not None and k not in RESUMABLE_KEYS]
     if bad:
         raise RunError(f"cannot change {bad[0]} when resuming (only {', '.join(RESUMABLE_KEYS)})")
-    return build_config(json.loads(rd.config.read_text()), overrides)
+    check_archive(rd)
+    try:
+        saved = json.loads(rd.config.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise RunError(f"{rd.config} is damaged ({err}); the run was left as it is") from None
+    return build_config(saved, overrides)
+
+
+def check_archive(rd: RunDir) -> None:
+    """RunError (and nothing touched) unless the run's archive is a readable nasloop archive:
+    a zero-byte or damaged file must never be taken as a new, empty run."""
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(f"{rd.archive.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'run_id'").fetchone()
+            db.execute("SELECT COUNT(*) FROM candidates").fetchone()
+        finally:
+            db.close()
+    except sqlite3.Error as err:
+        raise RunError(f"{rd.archive} is not a readable nasloop archive ({err}); the run was "
+                       "left as it is") from None
+    if row is None:
+        raise RunError(f"{rd.archive} holds no run id (damaged); the run was left as it is")
 
 
 @contextmanager

@@ -11,18 +11,37 @@ from nasloop.memory.archive import Archive, Candidate
 from nasloop.sandbox.failures import FailureClass
 from nasloop.sandbox.job import EvalResult
 from nasloop.tasks.base import Objective
+from nasloop.textsafe import plain
 
 POLL_S = 0.05
+MESSAGE_CHARS, TEXT_CHARS = 500, 4000  # what is kept of a candidate's message, log, traceback
+
+
+COUNTS = ("params", "flops")  # metrics that must be finite, non-negative counts
 
 
 def objective_score(objective: Objective, result: EvalResult) -> tuple[float | None, str]:
-    """The objective's value in an "ok" result, or None and why it cannot be believed."""
+    """The objective's value in an "ok" result, or None and why the result cannot be
+    believed (the metric missing, not finite, outside its domain, or a count that is not)."""
     value = result.metrics.get(objective.metric)
     if value is None:
         return None, f"the result has no {objective.metric}"
     if not math.isfinite(value):
         return None, f"{objective.metric} is {value}"
+    if objective.bounds is not None and not objective.bounds[0] <= value <= objective.bounds[1]:
+        lo, hi = objective.bounds
+        return None, f"{objective.metric} {value:g} is outside [{lo:g}, {hi:g}]"
+    for name in COUNTS:
+        count = result.metrics.get(name)
+        if count is not None and not (math.isfinite(count) and count >= 0):
+            return None, f"{name} is {count}"
     return value, ""
+
+
+def finite_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """The metrics worth storing: finite numbers only (JSON has no NaN)."""
+    return {k: v for k, v in metrics.items()
+            if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
 def store_result(archive: Archive, objective: Objective, cid: int, result: EvalResult,
@@ -38,20 +57,23 @@ def store_result(archive: Archive, objective: Objective, cid: int, result: EvalR
             cid,
             form=result.form,
             score=score,
-            metrics=result.metrics,
+            metrics=finite_metrics(result.metrics),
             eval_wall_s=wall_s,
-            log_tail=result.log_tail,
+            log_tail=plain(result.log_tail, TEXT_CHARS) if result.log_tail else None,
         )
     else:
+        known = {c.value for c in FailureClass}
+        cls = result.failure_class if result.failure_class in known else (
+            FailureClass.BAD_RESULT.value if result.failure_class else FailureClass.CRASH.value)
         archive.set_failed(
             cid,
-            result.failure_class or FailureClass.CRASH.value,
-            result.message or "failed",
-            result.traceback_tail,
+            cls,
+            plain(result.message or "failed", MESSAGE_CHARS),
+            plain(result.traceback_tail, TEXT_CHARS) if result.traceback_tail else None,
             form=result.form,
-            metrics=result.metrics,
+            metrics=finite_metrics(result.metrics),
             eval_wall_s=wall_s,
-            log_tail=result.log_tail,
+            log_tail=plain(result.log_tail, TEXT_CHARS) if result.log_tail else None,
         )
 
 

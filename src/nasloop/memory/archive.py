@@ -7,6 +7,7 @@ earlier write instead of making a second one.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -424,7 +425,7 @@ class Archive:
 
 
 def _int_or_none(v: float | None) -> int | None:
-    return None if v is None else int(v)
+    return None if v is None or not math.isfinite(v) else int(v)
 
 
 def _to_candidate(row: sqlite3.Row) -> Candidate:

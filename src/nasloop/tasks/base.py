@@ -37,6 +37,7 @@ class Objective(BaseModel):
     metric: str = "val_accuracy"
     direction: Literal["max", "min"] = "max"
     digits: int = 4  # decimals shown
+    bounds: tuple[float, float] | None = (0.0, 1.0)  # the metric's domain (None: any value)
 
     def gain(self, new: float, old: float) -> float:
         """How much better `new` is than `old` (negative: worse), in the metric's units."""

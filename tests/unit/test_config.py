@@ -50,4 +50,5 @@ def test_example_config_is_valid_and_shows_defaults():
     from pathlib import Path
 
     example = Path(__file__).resolve().parents[2] / "search.example.toml"
-    assert load_config(example) == Config()
+    assert load_config(example) == build_config({})
+    assert build_config({}).model_dump(exclude={"task"}) == Config().model_dump(exclude={"task"})

@@ -10,7 +10,8 @@ from nasloop.data.loaders import DatasetSplits, load_dataset
 from nasloop.sandbox.classify import CandidateFailure
 from nasloop.sandbox.failures import FailureClass
 from nasloop.tasks.image_classification.jobs import eval_job
-from nasloop.tasks.image_classification.trainer import dry_check, run_job
+from nasloop.tasks.image_classification.scoring import run_in_process as run_job
+from nasloop.tasks.image_classification.trainer import dry_check
 
 CANDIDATES = Path(__file__).parent.parent / "fixtures" / "candidates"
 

@@ -52,10 +52,11 @@ def nvidia_devices() -> list[str]:
     return sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri/renderD*"))
 
 
-def bwrap_args(path: str, read_only: Sequence[str]) -> list[str]:
+def bwrap_args(path: str, read_only: Sequence[str], hidden: Sequence[str] = ()) -> list[str]:
     """bwrap options: read-only root, fresh /dev, /proc and private /tmp, no network, own
-    pid/ipc/uts namespaces, new session, dies with its parent. `read_only` paths (a data
-    dir) are bound read-only explicitly so they stay visible even if under /tmp."""
+    pid/ipc/uts namespaces, new session, dies with its parent. `hidden` paths (labels,
+    datasets) are covered by an empty tmpfs (a file: by /dev/null); then `read_only` paths
+    (prepared data) are bound read-only, so they stay visible even inside a hidden one."""
     args = [
         path, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
         "--tmpfs", "/tmp", "--tmpfs", "/dev/shm", "--unshare-pid", "--unshare-net",
@@ -64,6 +65,11 @@ def bwrap_args(path: str, read_only: Sequence[str]) -> list[str]:
     ]
     for dev in nvidia_devices():
         args += ["--dev-bind", dev, dev]
+    for h in hidden:
+        if os.path.isdir(h):
+            args += ["--tmpfs", h]
+        elif os.path.exists(h):
+            args += ["--ro-bind", "/dev/null", h]
     for ro in read_only:
         if os.path.exists(ro):
             args += ["--ro-bind", ro, ro]

@@ -16,6 +16,7 @@ from nasloop.sandbox import bwrap, procs
 from nasloop.sandbox.failures import FailureClass
 from nasloop.sandbox.job import EvalJob, EvalResult
 from nasloop.sandbox.pending import Pending, PendingJobs
+from nasloop.sandbox.prepared import PrepareError, prepare_job
 from nasloop.sandbox.workerproc import WorkerDied, WorkerProcess, WorkerStartError
 from nasloop.sandbox.zygote import IDLE_NAME
 
@@ -63,11 +64,29 @@ def runner_class(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
-def job_paths(job: EvalJob) -> list[str]:
-    """Host paths a job reads (data dir, image folder) that the sandbox must see: its
-    runner's `read_paths`, when it has one."""
-    read_paths = getattr(runner_class(job.runner), "read_paths", None)
-    return list(read_paths(job)) if read_paths is not None else []
+def score_result(job: EvalJob, raw: dict[str, Any]) -> dict[str, Any]:
+    """The worker's raw result scored on this (trusted) side by the job's runner: the
+    candidate's outputs become metrics here, never in its own process. A runner without
+    `score` reports its metrics itself."""
+    score = getattr(runner_class(job.runner), "score", None)
+    if score is None or not isinstance(raw, dict):
+        return raw
+    try:
+        return score(job, raw)
+    except Exception as exc:  # noqa: BLE001 - a scorer that breaks is ours, not the candidate's
+        return {"candidate_id": job.candidate_id, "status": "failed",
+                "failure_class": FailureClass.INFRASTRUCTURE.value,
+                "message": f"scoring failed: {type(exc).__name__}: {exc}"[:300]}
+
+
+def job_paths(job: EvalJob) -> tuple[list[str], list[str]]:
+    """Host paths the sandbox must see for a job, and those it must not (labels, datasets):
+    its runner's `read_paths` and `hidden_paths`, when it has them."""
+    cls = runner_class(job.runner)
+    read_paths = getattr(cls, "read_paths", None)
+    hidden_paths = getattr(cls, "hidden_paths", None)
+    return (list(read_paths(job)) if read_paths is not None else [],
+            list(hidden_paths(job)) if hidden_paths is not None else [])
 
 
 @dataclass
@@ -84,6 +103,7 @@ class _Slot(threading.Thread):
         self.owner = owner
         self.worker: WorkerProcess | None = None
         self.worker_paths: list[str] = []
+        self.worker_hidden: list[str] = []
         self.runner = owner.runner  # the task runner the worker is started with
         self.lock = threading.Lock()
         self.clean = threading.Event()  # set while no candidate process is left
@@ -91,7 +111,7 @@ class _Slot(threading.Thread):
 
     def run(self) -> None:
         if self.owner.mode == "warm" and self.runner:
-            self._ensure_worker([], self.runner)  # start warm now; a failure is retried per job
+            self._ensure_worker([], [], self.runner)  # start warm now; a failure is retried
         while True:
             item = self.owner.queue.get()
             if item is None:
@@ -107,20 +127,23 @@ class _Slot(threading.Thread):
             self._await_clean(worker)
         self._stop_worker()
 
-    def _ensure_worker(self, paths: list[str], runner: str) -> str | None:
+    def _ensure_worker(self, paths: list[str], hidden: list[str], runner: str) -> str | None:
         """Start (or restart) the worker when needed; return an error message on failure."""
         with self.lock:
             w = self.worker
-            if w is not None and w.alive() and w.covers(paths) and self.runner == runner:
+            if (w is not None and w.alive() and w.covers(paths, hidden)
+                    and self.runner == runner):
                 return None
         self._stop_worker()
         keep = sorted(set(paths) | set(self.worker_paths))
+        hide = sorted(set(hidden) | set(self.worker_hidden))
         try:
-            worker = WorkerProcess(self.owner.use_bwrap, runner, keep)
+            worker = WorkerProcess(self.owner.use_bwrap, runner, keep, hide)
         except (WorkerStartError, TimeoutError, OSError, ValueError) as exc:
             return str(exc)
         with self.lock:
             self.worker, self.worker_paths, self.runner = worker, keep, runner
+            self.worker_hidden = hide
         return None
 
     def _stop_worker(self) -> None:
@@ -133,13 +156,14 @@ class _Slot(threading.Thread):
                   ) -> tuple[EvalResult, WorkerProcess | None]:
         """Run `job`; returns its result and the worker still cleaning up after it."""
         try:
-            paths = job_paths(job)
-        except (ImportError, AttributeError, ValueError) as exc:
+            job = prepare_job(job, runner_class(job.runner))
+            paths, hidden = job_paths(job)
+        except (ImportError, AttributeError, ValueError, PrepareError) as exc:
             why = f"task runner {job.runner!r}: {exc}"
             return failed(job, FailureClass.INFRASTRUCTURE, why), None
-        error = self._ensure_worker(paths, job.runner)
+        error = self._ensure_worker(paths, hidden, job.runner)
         if error is not None:
-            error = self._ensure_worker(paths, job.runner)  # one retry
+            error = self._ensure_worker(paths, hidden, job.runner)  # one retry
         worker = self.worker
         if error is not None or worker is None:
             return failed(job, FailureClass.INFRASTRUCTURE, f"sandbox worker: {error}"), None
@@ -154,7 +178,7 @@ class _Slot(threading.Thread):
             return failed(job, FailureClass.TIMEOUT, "the sandbox worker stopped answering; "
                           "killed with its candidate"), None
         try:
-            return EvalResult.model_validate(raw), worker
+            return EvalResult.model_validate(score_result(job, raw)), worker
         except ValidationError as exc:
             return failed(job, FailureClass.INFRASTRUCTURE, f"malformed result: {exc}"), worker
 

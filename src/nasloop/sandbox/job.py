@@ -41,3 +41,8 @@ class EvalResult(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)
     wall_s: float = 0.0  # total time inside the sandbox for this job
     log_tail: str | None = None  # last lines of the candidate's stdout/stderr
+    # What the candidate's process returned, for the trusted side to score: arrays as base64
+    # .npy by name (predictions, restored images) and other reported values (weight shapes).
+    # The runner's `score` consumes them outside the sandbox; they are never stored.
+    outputs: dict[str, str] | None = None
+    reported: dict[str, Any] | None = None

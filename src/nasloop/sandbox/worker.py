@@ -27,7 +27,7 @@ from nasloop.sandbox.classify import classify_exit
 from nasloop.sandbox.failures import FailureClass
 from nasloop.sandbox.zygote import Zygote, ZygoteKey, fork_zygote, zygote_key
 
-RESULT_CAP = 4 * 2**20
+RESULT_CAP = 64 * 2**20  # one result line, outputs included (see sandbox.outputs)
 LOG_TAIL = 2000
 
 

@@ -45,8 +45,10 @@ class WorkerProcess:
     Must be created from a thread that outlives it: the worker's death signal is tied to
     the thread that spawned it."""
 
-    def __init__(self, use_bwrap: bool, runner: str, read_only: Sequence[str] = ()) -> None:
+    def __init__(self, use_bwrap: bool, runner: str, read_only: Sequence[str] = (),
+                 hidden: Sequence[str] = ()) -> None:
         self.read_only = sorted({str(Path(p).resolve()) for p in read_only})
+        self.hidden = sorted({str(Path(p).resolve()) for p in hidden})
         self._err = tempfile.TemporaryFile(prefix="nasloop-worker-")
         self._write_lock = threading.Lock()
         home = "/tmp" if use_bwrap else tempfile.gettempdir()
@@ -59,7 +61,7 @@ class WorkerProcess:
             if path is None:
                 raise WorkerStartError("bubblewrap is not usable")
             ro = [*self.read_only, sys.prefix, package_root()]
-            cmd = [*bwrap.bwrap_args(path, ro), "--chdir", "/tmp", *cmd]
+            cmd = [*bwrap.bwrap_args(path, ro, self.hidden), "--chdir", "/tmp", *cmd]
         try:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err,
@@ -98,9 +100,11 @@ class WorkerProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def covers(self, paths: Sequence[str]) -> bool:
-        """True when every path in `paths` is visible inside this worker's sandbox."""
-        return all(str(Path(p).resolve()) in self.read_only for p in paths)
+    def covers(self, paths: Sequence[str], hidden: Sequence[str] = ()) -> bool:
+        """True when every path in `paths` is visible inside this worker's sandbox and every
+        one in `hidden` hidden."""
+        return (all(str(Path(p).resolve()) in self.read_only for p in paths)
+                and all(str(Path(p).resolve()) in self.hidden for p in hidden))
 
     def run(self, job: EvalJob, token: str) -> dict[str, Any]:
         """Run one job and return the raw EvalResult fields."""

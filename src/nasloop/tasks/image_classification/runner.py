@@ -1,43 +1,90 @@
-"""The sandbox side of image classification: what the worker preloads, the data it holds,
-and the training run of one model file in the candidate's own process."""
+"""The sandbox side of image classification: the data it prepares on the trusted side,
+what the worker preloads and holds, the training run in the candidate's own process, and
+the scoring of what that process returns (trusted side again)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nasloop.tasks.image_classification.settings import DataSpec
+from nasloop.tasks.image_classification.settings import DataSpec, TrainSettings
 
 if TYPE_CHECKING:
     from nasloop.sandbox.job import EvalJob
 
 
-class ImageClassificationRunner:
-    """A `TaskRunner`: trains and validates LEMUR-form or bare model files."""
+def _sklearn_data() -> list[str]:
+    """scikit-learn's bundled datasets (digits among them): hidden from candidates."""
+    import importlib.util
 
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    root = Path(next(iter(spec.submodule_search_locations))) / "datasets"
+    return [str(root / "data"), str(root / "images"), str(root / "descr")]
+
+
+class ImageClassificationRunner:
+    """A `TaskRunner`: trains LEMUR-form or bare model files; predictions are scored on the
+    trusted side against labels the candidate's process never holds."""
+
+    # --- trusted side (the host, outside the sandbox) ---------------------------------------
+    @staticmethod
+    def prepare(job: EvalJob, sandbox_dir: Path, trusted_dir: Path) -> None:
+        """Load the dataset once and split it into what the candidate may see and the
+        labels (runs in a trusted subprocess; see nasloop.sandbox.prepared)."""
+        from nasloop.data.loaders import load_dataset
+        from nasloop.data.split_files import write_split_files
+
+        spec = DataSpec.model_validate({k: v for k, v in job.data.items() if k != "prepared"})
+        splits = load_dataset(spec.dataset, spec.data_dir, job.seed, channels=spec.channels,
+                              size=spec.image_size)
+        write_split_files(splits, sandbox_dir, trusted_dir)
+
+    @staticmethod
+    def read_paths(job: EvalJob) -> list[str]:
+        """Host paths the sandbox must see: the prepared candidate data only."""
+        prepared = job.data.get("prepared")
+        return [prepared] if prepared else []
+
+    @staticmethod
+    def hidden_paths(job: EvalJob) -> list[str]:
+        """Host paths the sandbox must not see: every copy of the labels."""
+        from nasloop.sandbox.prepared import cache_root
+
+        spec = DataSpec.model_validate({k: v for k, v in job.data.items() if k != "prepared"})
+        hidden = [str(cache_root()), *_sklearn_data()]
+        if spec.data_dir:
+            hidden.append(str(Path(spec.data_dir).expanduser()))
+        if spec.dataset.lower().startswith("imagefolder:"):
+            hidden.append(str(Path(spec.dataset.split(":", 1)[1]).expanduser()))
+        return hidden
+
+    @staticmethod
+    def score(job: EvalJob, raw: dict[str, Any]) -> dict[str, Any]:
+        """What the candidate's process returned, scored against the hidden labels."""
+        from nasloop.data.split_files import read_labels
+        from nasloop.sandbox.prepared import trusted_dir
+        from nasloop.tasks.image_classification.scoring import score
+        from nasloop.tasks.image_classification.trainer import CHECK_ONLY
+
+        s = TrainSettings.model_validate(job.params)
+        return score(raw, read_labels(trusted_dir(job)), s.max_params, test=s.predict_test,
+                     check_only=job.op == CHECK_ONLY)
+
+    # --- sandbox side (the worker and the candidate's process) ------------------------------
     def preload(self) -> None:
         from nasloop.tasks.image_classification import trainer
 
         trainer.preload()
 
     def data_key(self, job: EvalJob) -> tuple[Any, ...]:
-        spec = DataSpec.model_validate(job.data)
-        return (spec.dataset, spec.data_dir, spec.channels, spec.image_size, job.seed)
+        return (job.data.get("prepared"),)
 
     def load(self, job: EvalJob) -> Any:
-        from nasloop.data.loaders import load_dataset
+        from nasloop.data.split_files import read_candidate_data
 
-        spec = DataSpec.model_validate(job.data)
-        return load_dataset(spec.dataset, spec.data_dir, job.seed, channels=spec.channels,
-                            size=spec.image_size)
-
-    @staticmethod
-    def read_paths(job: EvalJob) -> list[str]:
-        """Host paths the job reads: the data dir, an image folder."""
-        spec = DataSpec.model_validate(job.data)
-        paths = [spec.data_dir] if spec.data_dir else []
-        if spec.dataset.lower().startswith("imagefolder:"):
-            paths.append(spec.dataset.split(":", 1)[1])
-        return paths
+        return read_candidate_data(job.data["prepared"])
 
     def run(self, job: EvalJob, data: Any) -> dict[str, Any]:
         from nasloop.tasks.image_classification.trainer import run_job

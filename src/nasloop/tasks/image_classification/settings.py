@@ -20,6 +20,7 @@ class TrainSettings(BaseModel):
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"  # bare form only
     max_params: int = 2_000_000
     prm: dict[str, float | int | str | bool] = Field(default_factory=dict)  # [train.prm]
+    predict_test: bool = False  # also predict the test split (for a final report only)
 
 
 class DataSpec(BaseModel):

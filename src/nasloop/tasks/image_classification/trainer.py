@@ -7,11 +7,12 @@ in the caller's process without any isolation.
 
 from __future__ import annotations
 
-import math
 import resource
 import sys
 import time
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from nasloop.sandbox.classify import CandidateFailure, classify_exception, traceback_tail
 from nasloop.sandbox.failures import FailureClass
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from nasloop.data.loaders import DatasetSplits
+    from nasloop.data.split_files import CandidateData
     from nasloop.sandbox.job import EvalJob
 
 __all__ = ["CheckInfo", "dry_check", "preload", "run_job", "warm_up"]
@@ -98,22 +99,36 @@ def _check_finite_params(model: nn.Module) -> None:
             raise CandidateFailure(FailureClass.NAN_LOSS, "parameters became NaN or inf")
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int,
-             device: str, batch: int = 256) -> float:
-    """Accuracy of `model` on (x, y)."""
+def predict(model: nn.Module, x: torch.Tensor, num_classes: int, device: str,
+            batch: int = 256) -> np.ndarray:
+    """The class `model` predicts for each input (int64); the labels are not here."""
     import torch
 
     model.eval()
-    correct = 0
+    found = []
     with torch.no_grad():
-        for i in range(0, len(y), batch):
+        for i in range(0, len(x), batch):
             out = main_output(model(x[i:i + batch].to(device)))
-            check_output(out, len(y[i:i + batch]), num_classes)
-            correct += int((out.argmax(dim=1).cpu() == y[i:i + batch]).sum())
-    return correct / max(len(y), 1)
+            check_output(out, len(x[i:i + batch]), num_classes)
+            found.append(out.argmax(dim=1).cpu().numpy().astype(np.int64))
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-def _loader(splits: DatasetSplits, s: TrainSettings, seed: int) -> Any:
+# Bound when the worker preloads this module, before any candidate code exists: a candidate
+# that rebinds torch.nn.Module.named_parameters does not change what is reported.
+_NAMED_PARAMETERS = None
+
+
+def weight_shapes(model: nn.Module) -> list[list[int]]:
+    """The shape of every parameter (what the trusted side counts and caps)."""
+    from torch.nn.parameter import UninitializedParameter
+
+    named = _NAMED_PARAMETERS or type(model).named_parameters
+    return [list(p.shape) for _, p in named(model)
+            if not isinstance(p, UninitializedParameter)]
+
+
+def _loader(splits: CandidateData, s: TrainSettings, seed: int) -> Any:
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -154,7 +169,7 @@ def _bare_recipe(code: str, model: nn.Module, s: TrainSettings) -> tuple[Any, An
             make_optimizer(recipe.optimizer, model.parameters(), s.lr, s.momentum))
 
 
-def train_bare(model: nn.Module, splits: DatasetSplits, s: TrainSettings, seed: int,
+def train_bare(model: nn.Module, splits: CandidateData, s: TrainSettings, seed: int,
                device: str, code: str = "") -> int:
     """Train a bare-form model: its recipe (cross-entropy and the settings' optimizer unless
     the file carries a TRAIN_RECIPE), cosine schedule per step."""
@@ -177,7 +192,7 @@ def train_bare(model: nn.Module, splits: DatasetSplits, s: TrainSettings, seed: 
     return s.epochs
 
 
-def train_lemur(model: Any, splits: DatasetSplits, s: TrainSettings, seed: int,
+def train_lemur(model: Any, splits: CandidateData, s: TrainSettings, seed: int,
                 prm: dict[str, Any]) -> int:
     """Honour the LEMUR form: train_setup(prm), then learn(train_data) once per epoch."""
     model.train_setup(prm)
@@ -202,13 +217,16 @@ def _peak_mem_mb(device: str) -> float:
 
 def preload() -> None:
     """Import what checking and training need, so a forked child imports nothing of ours."""
+    import torch
     import torch.nn.parameter  # noqa: F401
     import torch.optim.lr_scheduler  # noqa: F401
     import torch.utils.data  # noqa: F401
     import torch.utils.flop_counter  # noqa: F401
 
-    from nasloop.sandbox import isolation  # noqa: F401
+    from nasloop.sandbox import isolation, outputs  # noqa: F401
 
+    global _NAMED_PARAMETERS
+    _NAMED_PARAMETERS = torch.nn.Module.named_parameters
     warm_up()
 
 
@@ -252,18 +270,25 @@ def warm_up() -> None:
             if name == "sgd":  # Adam's step asks CUDA about graph capture: cuInit, no fork
                 opt.step()
                 sched.step()
-        evaluate(model, torch.randn(4, 1, 8, 8), torch.tensor([0, 1, 0, 1]), 2, "cpu")
+        predict(model, torch.randn(4, 1, 8, 8), 2, "cpu")
+        weight_shapes(model)
     sys.modules.pop("nasloop_candidate", None)
 
 
 CHECK_ONLY = "check"  # EvalJob.op: stop after the pre-train check (parse .. parameter cap)
 
 
-def run_job(job: EvalJob, splits: DatasetSplits) -> dict[str, Any]:
+def run_job(job: EvalJob, splits: CandidateData) -> dict[str, Any]:
     """Check and train `job` here (only check it when `job.op` is "check"); return
-    EvalResult fields (never raises for the candidate)."""
+    EvalResult fields (never raises for the candidate): the predictions on the validation
+    (and, when asked, test) inputs as `outputs`, the weight shapes and timings as
+    `reported`/`metrics`. The accuracy is computed outside (`scoring.score`)."""
     import torch
 
+    from nasloop.sandbox.outputs import encode
+
+    # bound before the candidate's code runs: rebinding module attributes cannot reach them
+    trusted_dry, trusted_predict, trusted_shapes = dry_forward, predict, weight_shapes
     t0 = time.perf_counter()
     out: dict[str, Any] = {"candidate_id": job.candidate_id, "status": "failed"}
     phase = "parse"
@@ -281,12 +306,13 @@ def run_job(job: EvalJob, splits: DatasetSplits) -> dict[str, Any]:
         model = build_model(module, form, job.code, in_shape, splits.num_classes, prm,
                             job.device)
         phase = "dry forward"
-        params, flops = dry_forward(model, in_shape, splits.num_classes, s.max_params,
+        params, flops = trusted_dry(model, in_shape, splits.num_classes, s.max_params,
                                     job.device)
         check_s = time.perf_counter() - t0
         if job.op == CHECK_ONLY:
             out.update(status="ok", metrics={"params": float(params), "flops": float(flops),
-                                             "check_s": check_s})
+                                             "check_s": check_s},
+                       reported={"weights": trusted_shapes(model)})
             out["wall_s"] = time.perf_counter() - t0
             return out
         phase = "training"
@@ -297,9 +323,12 @@ def run_job(job: EvalJob, splits: DatasetSplits) -> dict[str, Any]:
             epochs = train_bare(model, splits, s, job.seed, job.device, job.code)
         train_s = time.perf_counter() - t1
         phase = "validation"
-        acc = evaluate(model, splits.val_x, splits.val_y, splits.num_classes, job.device)
-        if not math.isfinite(acc):
-            raise CandidateFailure(FailureClass.NAN_LOSS, "validation accuracy is not finite")
+        outputs = {"val": encode(trusted_predict(model, splits.val_x, splits.num_classes,
+                                                 job.device))}
+        if s.predict_test:
+            outputs["test"] = encode(trusted_predict(model, splits.test_x, splits.num_classes,
+                                                     job.device))
+        shapes = trusted_shapes(model)
     except BaseException as exc:  # noqa: BLE001 - every candidate failure is classified
         cls, msg = classify_exception(exc, phase)
         if phase == "import" and isinstance(exc, SyntaxError):
@@ -308,9 +337,8 @@ def run_job(job: EvalJob, splits: DatasetSplits) -> dict[str, Any]:
                    traceback_tail=traceback_tail(exc, code_name=CODE_NAME))
         out["wall_s"] = time.perf_counter() - t0
         return out
-    out.update(status="ok", metrics={
-        "val_accuracy": acc, "params": float(params), "flops": float(flops),
-        "train_s": train_s, "epochs": float(epochs), "check_s": check_s,
-        "peak_mem_mb": _peak_mem_mb(job.device)})
+    out.update(status="ok", outputs=outputs, reported={"weights": shapes}, metrics={
+        "params": float(params), "flops": float(flops), "train_s": train_s,
+        "epochs": float(epochs), "check_s": check_s, "peak_mem_mb": _peak_mem_mb(job.device)})
     out["wall_s"] = time.perf_counter() - t0
     return out

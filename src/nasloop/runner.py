@@ -209,6 +209,7 @@ def _drive(
         summary = summarize(archive, status=status, wall_s=res.wall_s(), stop_reason=stop_reason)
         write_summary(out, summary)
         executor.close()
+        task.close()
         checkpointer.conn.close()
         archive.close()
     return summary

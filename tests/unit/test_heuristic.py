@@ -100,11 +100,12 @@ def test_improver_is_deterministic_per_step_and_mutates_the_best():
     assert a.calls[0].role == "improver" and a.calls[0].model == "heuristic"
 
 
-def test_heuristic_agents_never_touch_untrusted_code():
+def test_a_hostile_parent_is_analysed_in_the_sandbox_not_here(tmp_path):
     from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction
     from nasloop.agents.heuristic import HeuristicGenerator, HeuristicImprover
 
-    bomb = "import os\nos._exit(3)\n"
+    marker = tmp_path / "ran-here"
+    bomb = f"import os\nopen({str(marker)!r}, 'w').close()\nos._exit(3)\n"
     req = ImproveRequest(
         step=5,
         seed=0,
@@ -113,8 +114,8 @@ def test_heuristic_agents_never_touch_untrusted_code():
         last=None,
         parents=[_cand(1, "hf:some-model", 0.9, bomb)],
     )
-    res = HeuristicImprover(_space()).improve(req)
-    assert res.instruction is None and "lineage" in res.error
+    res = HeuristicImprover(_space()).improve(req)  # any lineage is mutated now
+    assert res.instruction is None and res.error.startswith("parent #1: ")
     gen = HeuristicGenerator(_space()).generate(
         GenerateRequest(
             step=5,
@@ -125,24 +126,30 @@ def test_heuristic_agents_never_touch_untrusted_code():
             triples=[],
         )
     )
-    assert gen.code is None and "only mutates" in gen.error
+    assert gen.code is None and gen.error.startswith("mutation could not be applied")
+    assert not marker.exists()
 
 
-def test_prepare_warms_the_options_of_trusted_candidates_only():
+def test_prepare_warms_the_options_of_every_candidate_in_the_sandbox_cache():
     from nasloop.agents.heuristic import HeuristicImprover
     from nasloop.tasks.image_classification.seeds import list_seeds
-    from nasloop.tasks.image_classification.space import _options
 
     code = list_seeds()["vgg_small"]
-    work = HeuristicImprover(_space()).prepare(
+    space = _space()
+    work = HeuristicImprover(space).prepare(
         [_cand(1, "seed:vgg_small", 0.5, code), _cand(2, "openai:http://x", 0.9, "import os")],
     )
-    assert len(work) == 1
-    _options.cache_clear()
-    work[0]()
-    before = _options.cache_info().hits
-    _space().propose(code)
-    assert _options.cache_info().hits == before + 1
+    assert len(work) == 2
+    space.analysis.cache.clear()
+    first = work[0]()
+    cached = len(space.analysis.cache)
+    assert cached == 1 and first
+    submitted = space.analysis.executor.submit
+    space.analysis.executor.submit = None  # a cache hit must not reach the sandbox
+    try:
+        assert _space().propose(code) == first
+    finally:
+        space.analysis.executor.submit = submitted
 
 
 def test_width_changes_are_proposed_as_absolute_channels():

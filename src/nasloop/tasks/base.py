@@ -167,6 +167,9 @@ class Task(ABC):
     def after_run(self, run_dir: Path, archive: Archive) -> None:  # noqa: B027
         """Called once when the run stops; a no-op by default."""
 
+    def close(self) -> None:  # noqa: B027
+        """Release what the task started (analysis workers); called when the run ends."""
+
     def report_sections(self, run_dir: Path) -> list[tuple[str, str]]:
         """(title, HTML) sections this task adds to `nasloop report`."""
         return []

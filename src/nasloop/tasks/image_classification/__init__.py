@@ -16,6 +16,7 @@ from nasloop.tasks.image_classification.settings import DataSpec, TrainSettings
 
 if TYPE_CHECKING:
     from nasloop.sandbox.job import EvalJob
+    from nasloop.tasks.image_classification.analysis import AnalysisSandbox
 
 CONTRACT_FIELDS = ("in_shape", "num_classes", "max_params", "epochs", "time_limit_s")
 NET = re.compile(r"^class Net\b", re.MULTILINE)
@@ -122,12 +123,24 @@ class ImageClassificationTask(Task):
             time_limit_s=lim.time_s, memory_limit_mb=lim.memory_mb, threads=lim.threads,
             device=c.train.device)
 
+    def analysis(self) -> AnalysisSandbox:
+        """The sandbox the architecture mutations are worked out in (the run's isolation)."""
+        from nasloop.tasks.image_classification.analysis import shared_sandbox
+
+        s = self.config.sandbox
+        return shared_sandbox(s.isolation, s.limits.memory_mb)
+
+    def close(self) -> None:
+        from nasloop.tasks.image_classification.analysis import close_all
+
+        close_all()
+
     def mutation_space(self) -> MutationSpace | None:
         from nasloop.tasks.image_classification.space import ArchitectureSpace
 
         d = self.dataset
         allowed = frozenset(self.config.agents.operators)
-        arch = ArchitectureSpace((1, *d.shape), d.classes, allowed)
+        arch = ArchitectureSpace((1, *d.shape), d.classes, allowed, self.analysis())
         if not getattr(self.params, "recipe_operators", False):
             return arch
         from nasloop.tasks.recipes.space import CombinedSpace, RecipeSpace

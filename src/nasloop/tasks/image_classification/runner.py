@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from nasloop.sandbox.job import EvalJob
 
 
-def _sklearn_data() -> list[str]:
+def sklearn_data() -> list[str]:
     """scikit-learn's bundled datasets (digits among them): hidden from candidates."""
     import importlib.util
 
@@ -53,7 +53,7 @@ class ImageClassificationRunner:
         from nasloop.sandbox.prepared import cache_root
 
         spec = DataSpec.model_validate({k: v for k, v in job.data.items() if k != "prepared"})
-        hidden = [str(cache_root()), *_sklearn_data()]
+        hidden = [str(cache_root()), *sklearn_data()]
         if spec.data_dir:
             hidden.append(str(Path(spec.data_dir).expanduser()))
         if spec.dataset.lower().startswith("imagefolder:"):

@@ -73,5 +73,6 @@ class RecipesTask(ImageClassificationTask):
         from nasloop.tasks.image_classification.space import ArchitectureSpace
 
         d = self.dataset
-        arch = ArchitectureSpace((1, *d.shape), d.classes, frozenset(self.config.agents.operators))
+        arch = ArchitectureSpace((1, *d.shape), d.classes, frozenset(self.config.agents.operators),
+                                 self.analysis())
         return CombinedSpace(recipes, arch)

@@ -1,0 +1,184 @@
+"""Mutation analysis of a model file, run in the sandbox like any candidate.
+
+The mutation engine imports, builds and fx-traces the parent to work out its shapes, so a
+parent's module-level code runs during analysis: it must never run in the orchestrator.
+`AnalysisRunner` is the sandbox side (ops "mutations" and "apply" in the candidate's own
+forked process); `AnalysisSandbox` is the orchestrator side: one warm worker, created on
+first use, results cached by code hash.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nasloop.agents.mutation.spec import Mutation
+    from nasloop.sandbox.executor import Isolation, LocalExecutor
+    from nasloop.sandbox.job import EvalJob
+
+ANALYSIS_RUNNER = "nasloop.tasks.image_classification.analysis:AnalysisRunner"
+MUTATIONS, APPLY = "mutations", "apply"  # EvalJob.op of an analysis job
+TIME_LIMIT_S = 120.0  # one analysis (build, trace, confirm a child) on a busy machine
+
+
+class AnalysisRunner:
+    """A `TaskRunner` for the mutation engine: `op` "mutations" returns the applicable
+    mutations (serialised specs, in the engine's order) as `reported["mutations"]`; `op`
+    "apply" returns the child's code as `reported["code"]`, or fails with the one-line
+    reason. Nothing here is believed beyond that: the child is a candidate like any other."""
+
+    @staticmethod
+    def hidden_paths(job: EvalJob) -> list[str]:
+        """The same label copies a training job hides (the analysis sees no data at all)."""
+        from nasloop.sandbox.prepared import cache_root
+        from nasloop.tasks.image_classification.runner import sklearn_data
+
+        return [str(cache_root()), *sklearn_data()]
+
+    def preload(self) -> None:
+        from nasloop.agents.mutation import api
+        from nasloop.tasks.image_classification import trainer
+
+        trainer.preload()
+        api.operator_summaries()  # imports libcst, fx and every operator before forking
+
+    def data_key(self, job: EvalJob) -> tuple[Any, ...]:
+        return ()
+
+    def load(self, job: EvalJob) -> Any:
+        return None
+
+    def run(self, job: EvalJob, data: Any) -> dict[str, Any]:
+        from nasloop.agents.mutation import Mutation, MutationError, api
+
+        out: dict[str, Any] = {"candidate_id": job.candidate_id, "status": "failed"}
+        in_shape = tuple(job.params["in_shape"])
+        classes = int(job.params["num_classes"])
+        try:
+            if job.op == MUTATIONS:
+                found = api.applicable_mutations(job.code, in_shape, classes)
+                reported: dict[str, Any] = {"mutations": [m.model_dump() for m in found]}
+            elif job.op == APPLY:
+                mutation = Mutation.model_validate(job.params["mutation"])
+                reported = {"code": api.apply_mutation(job.code, mutation, in_shape, classes)}
+            else:
+                out.update(failure_class="infrastructure", message=f"unknown op {job.op!r}")
+                return out
+        except MutationError as err:
+            out.update(failure_class="mutation", message=err.reason)
+            return out
+        except BaseException as exc:  # noqa: BLE001 - the parent's code may raise anything
+            out.update(failure_class="mutation", message=f"{type(exc).__name__}: {exc}"[:300])
+            return out
+        out.update(status="ok", reported=reported)
+        return out
+
+
+def _key(*parts: Any) -> str:
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+class AnalysisSandbox:
+    """The orchestrator's handle on the analysis worker: started on first use (warm mode,
+    the run's isolation), answers cached by (code hash, shapes[, mutation])."""
+
+    CACHE = 256
+
+    def __init__(self, isolation: Isolation = "auto", memory_mb: int = 6144) -> None:
+        self.isolation = isolation
+        self.memory_mb = memory_mb
+        self.executor: LocalExecutor | None = None
+        self.lock = threading.Lock()
+        self.cache: OrderedDict[str, tuple[Any, str | None]] = OrderedDict()
+
+    def _executor(self) -> LocalExecutor:
+        with self.lock:
+            if self.executor is None:
+                from nasloop.sandbox.executor import LocalExecutor
+
+                self.executor = LocalExecutor(1, "warm", self.isolation, ANALYSIS_RUNNER)
+            return self.executor
+
+    def _ask(self, key: str, op: str, code: str, params: dict[str, Any]) -> tuple[Any, str | None]:
+        """(what the worker reported, None) or (None, the one-line reason); cached."""
+        with self.lock:
+            if key in self.cache:
+                self.cache.move_to_end(key)
+                return self.cache[key]
+        from nasloop.sandbox.job import EvalJob
+
+        job = EvalJob(candidate_id=0, code=code, runner=ANALYSIS_RUNNER, op=op, params=params,
+                      time_limit_s=TIME_LIMIT_S, memory_limit_mb=self.memory_mb)
+        ex = self._executor()
+        res = ex.result(ex.submit(job))
+        got = ((res.reported or {}), None) if res.status == "ok" else (
+            None, f"{res.failure_class}: {res.message}" if res.failure_class != "mutation"
+            else (res.message or "mutation analysis failed"))
+        if res.status == "ok" or res.failure_class not in ("infrastructure", "timeout"):
+            with self.lock:  # an infrastructure hiccup is not cached
+                self.cache[key] = got
+                while len(self.cache) > self.CACHE:
+                    self.cache.popitem(last=False)
+        return got
+
+    def mutations(self, code: str, in_shape: tuple[int, ...], num_classes: int
+                  ) -> tuple[Mutation, ...]:
+        """The applicable mutations of `code`, in the engine's order (MutationError)."""
+        from nasloop.agents.mutation.spec import Mutation, MutationError
+
+        params = {"in_shape": list(in_shape), "num_classes": num_classes}
+        got, why = self._ask(_key(MUTATIONS, code, in_shape, num_classes), MUTATIONS, code,
+                             params)
+        if why is not None:
+            raise MutationError(why)
+        try:
+            return tuple(Mutation.model_validate(m) for m in got.get("mutations", []))
+        except (ValueError, TypeError, AttributeError):
+            raise MutationError("the analysis returned malformed mutations") from None
+
+    def apply(self, code: str, mutation: Mutation, in_shape: tuple[int, ...],
+              num_classes: int) -> str:
+        """The child's code (MutationError with the one-line reason)."""
+        from nasloop.agents.mutation.spec import MutationError
+
+        spec = mutation.model_dump()
+        params = {"in_shape": list(in_shape), "num_classes": num_classes, "mutation": spec}
+        got, why = self._ask(_key(APPLY, code, in_shape, num_classes, sorted(spec.items())),
+                             APPLY, code, params)
+        if why is not None:
+            raise MutationError(why)
+        child = got.get("code")
+        if not isinstance(child, str):
+            raise MutationError("the analysis returned no code")
+        return child
+
+    def close(self) -> None:
+        """Stop the worker (a later use starts a fresh one)."""
+        with self.lock:
+            ex, self.executor = self.executor, None
+        if ex is not None:
+            ex.close()
+
+
+_SHARED: dict[tuple[str, int], AnalysisSandbox] = {}
+
+
+def shared_sandbox(isolation: Isolation = "auto", memory_mb: int = 6144) -> AnalysisSandbox:
+    """The process's analysis sandbox for these settings (one warm worker each)."""
+    key = (isolation, memory_mb)
+    if key not in _SHARED:
+        _SHARED[key] = AnalysisSandbox(isolation, memory_mb)
+    return _SHARED[key]
+
+
+def close_all() -> None:
+    """Stop every analysis worker (a task's close(); also at interpreter exit)."""
+    for sandbox in list(_SHARED.values()):
+        sandbox.close()
+
+
+atexit.register(close_all)

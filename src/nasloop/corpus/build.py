@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +131,24 @@ def _tasks(
             yield attempt, config
 
 
+def variants_batch(parent_code: str, parent_name: str, opts: CorpusOptions,
+                   existing: list[dict[str, int]], skip: int, take: int) -> dict[str, Any]:
+    """Sandbox side (op "corpus"): analyse the parent, then realise and dry-check the unseen
+    configurations `skip` .. `skip + take` of the attempt order; `existing` holds the
+    channels of the records already written. Returns {"results": [(attempt, fields,
+    reason)], "parent": the parent's own rejection reason or None}."""
+    try:
+        _init_worker(parent_code, parent_name, opts)
+    except MutationError as err:
+        return {"results": [], "parent": err.reason, "analysis": True}
+    slots: list[Slot] = _WORKER["slots"]
+    _, _, reason = _make((-1, {}))
+    seen = {",".join(f"{s.layer}={ch.get(s.layer, s.width)}" for s in slots) for ch in existing}
+    tasks = _tasks(slots, opts, seen, opts.count * opts.max_attempts_per_variant)
+    batch = [t for i, t in zip(range(skip + take), tasks, strict=False) if i >= skip]
+    return {"results": [list(_make(t)) for t in batch], "parent": reason}
+
+
 def build_corpus(
     parent_code: str,
     parent_name: str,
@@ -142,21 +159,13 @@ def build_corpus(
 ) -> CorpusReport:
     """Append variants to ``out`` until it holds ``opts.count``; resumes what is there.
 
-    ``on_start(existing)`` runs once the workers exist (start progress displays there: the
-    workers are forked, best done before any display thread starts); ``on_record`` runs
-    after each record is written.
+    The parent and its variants are built and checked in the sandbox (``opts.jobs`` warm
+    workers), never in this process. ``on_start(existing)`` runs once the parent passed its
+    check; ``on_record`` runs after each record is written.
     """
     from nasloop.memory.novelty import structural_hash
 
     start = time.perf_counter()
-    try:
-        _init_worker(parent_code, parent_name, opts)
-    except MutationError as err:
-        raise CorpusError(f"{parent_name}: {err.reason}") from None
-    slots: list[Slot] = _WORKER["slots"]
-    _, _, reason = _make((-1, {}))  # the parent itself; also warms imports before forking
-    if reason is not None:
-        raise CorpusError(f"{parent_name} fails the dry check: {reason}")
     repair_tail(out)
     existing = read_records(out)
     parent_hash = structural_hash(parent_code)
@@ -164,26 +173,25 @@ def build_corpus(
     if foreign:
         raise CorpusError(f"{out} holds variants of another model ({foreign[0].parent})")
     report = CorpusReport(existing=len(existing))
-    seen_configs = {
-        ",".join(f"{s.layer}={r.channels.get(s.layer, s.width)}" for s in slots) for r in existing
-    }
     seen_ids = {r.id for r in existing}
     need = opts.count - len(existing)
-    tasks = _tasks(slots, opts, seen_configs, opts.count * opts.max_attempts_per_variant)
-    pool = _pool(parent_code, parent_name, opts) if need > 0 else None
-    evaluator = _Evaluator(opts) if opts.evaluate and need > 0 else None
-    if on_start is not None:
-        on_start(len(existing))
-    out.parent.mkdir(parents=True, exist_ok=True)
+    sandbox = _VariantSandbox(parent_code, parent_name, opts, [r.channels for r in existing])
+    evaluator = None
     try:
+        sandbox.check_parent()
+        evaluator = _Evaluator(opts) if opts.evaluate and need > 0 else None
+        if on_start is not None:
+            on_start(len(existing))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        dispatched = 0
         with out.open("a", encoding="utf-8") as handle:
             while report.written < need:
                 chunk = max(2 * opts.jobs, min(64, need - report.written))
-                batch = [t for _, t in zip(range(chunk), tasks, strict=False)]
-                if not batch:
+                results = sandbox.batch(dispatched, chunk)
+                dispatched += chunk
+                if not results:
                     break
-                report.attempts = batch[-1][0] + 1
-                results = pool.map(_make, batch) if pool else list(map(_make, batch))
+                report.attempts = results[-1][0] + 1
                 made = []
                 for _, fields, reason in results:
                     if fields is None:
@@ -203,32 +211,53 @@ def build_corpus(
                     if on_record is not None:
                         on_record(record)
     finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+        sandbox.close()
         if evaluator is not None:
             evaluator.close()
     report.wall_s = time.perf_counter() - start
     return report
 
 
-def _pool(parent_code: str, parent_name: str, opts: CorpusOptions) -> Any:
-    """J worker processes. Forked where possible: they inherit the analysed parent and the
-    imports (spawned workers need seconds each to import torch and analyse again)."""
-    if opts.jobs <= 1:
-        return None
-    methods = multiprocessing.get_all_start_methods()
-    if "fork" in methods:
-        return multiprocessing.get_context("fork").Pool(opts.jobs, initializer=_one_thread)
-    return multiprocessing.get_context("spawn").Pool(
-        opts.jobs, initializer=_init_worker, initargs=(parent_code, parent_name, opts)
-    )
+class _VariantSandbox:
+    """The corpus's sandbox workers: each batch of attempts is split over ``opts.jobs``
+    candidate processes (runner op "corpus"), results kept in attempt order."""
 
+    def __init__(self, parent_code: str, parent_name: str, opts: CorpusOptions,
+                 existing: list[dict[str, int]]) -> None:
+        from nasloop.tasks.image_classification.analysis import AnalysisSandbox
 
-def _one_thread() -> None:
-    import torch
+        self.code, self.name, self.opts = parent_code, parent_name, opts
+        self.existing = existing
+        self.sandbox = AnalysisSandbox(slots=max(1, opts.jobs))
 
-    torch.set_num_threads(1)
+    def _params(self, skip: int, take: int) -> dict[str, Any]:
+        opts = {**asdict(self.opts), "in_shape": list(self.opts.in_shape)}
+        return {"parent_name": self.name, "options": opts, "existing": self.existing,
+                "skip": skip, "take": take}
+
+    def check_parent(self) -> None:
+        got, why = self.sandbox.run_many([("corpus", self.code, self._params(0, 0))])[0]
+        if why is not None:
+            raise CorpusError(f"{self.name}: {why}")
+        if got.get("analysis"):
+            raise CorpusError(f"{self.name}: {got['parent']}")
+        if got.get("parent") is not None:
+            raise CorpusError(f"{self.name} fails the dry check: {got['parent']}")
+
+    def batch(self, skip: int, take: int) -> list[tuple[int, dict[str, Any] | None, str | None]]:
+        jobs = max(1, min(self.opts.jobs, take))
+        size = -(-take // jobs)
+        asks = [("corpus", self.code, self._params(skip + i * size, min(size, take - i * size)))
+                for i in range(jobs) if take - i * size > 0]
+        found: list[tuple[int, dict[str, Any] | None, str | None]] = []
+        for got, why in self.sandbox.run_many(asks):
+            if why is not None:
+                raise CorpusError(f"{self.name}: the sandbox failed a batch: {why}")
+            found += [(int(a), f, r) for a, f, r in got.get("results", [])]
+        return found
+
+    def close(self) -> None:
+        self.sandbox.close()
 
 
 class _Evaluator:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from nasloop.sandbox.job import EvalJob
 
 ANALYSIS_RUNNER = "nasloop.tasks.image_classification.analysis:AnalysisRunner"
-MUTATIONS, APPLY = "mutations", "apply"  # EvalJob.op of an analysis job
+MUTATIONS, APPLY, CORPUS = "mutations", "apply", "corpus"  # EvalJob.op of an analysis job
 TIME_LIMIT_S = 120.0  # one analysis (build, trace, confirm a child) on a busy machine
 
 
@@ -29,7 +29,8 @@ class AnalysisRunner:
     """A `TaskRunner` for the mutation engine: `op` "mutations" returns the applicable
     mutations (serialised specs, in the engine's order) as `reported["mutations"]`; `op`
     "apply" returns the child's code as `reported["code"]`, or fails with the one-line
-    reason. Nothing here is believed beyond that: the child is a candidate like any other."""
+    reason; `op` "corpus" realises a batch of channel variants (`corpus.build`).
+    Nothing here is believed beyond that: a child is a candidate like any other."""
 
     @staticmethod
     def hidden_paths(job: EvalJob) -> list[str]:
@@ -56,12 +57,14 @@ class AnalysisRunner:
         from nasloop.agents.mutation import Mutation, MutationError, api
 
         out: dict[str, Any] = {"candidate_id": job.candidate_id, "status": "failed"}
-        in_shape = tuple(job.params["in_shape"])
-        classes = int(job.params["num_classes"])
         try:
+            in_shape = tuple(job.params.get("in_shape", ()))
+            classes = int(job.params.get("num_classes", 0))
             if job.op == MUTATIONS:
                 found = api.applicable_mutations(job.code, in_shape, classes)
                 reported: dict[str, Any] = {"mutations": [m.model_dump() for m in found]}
+            elif job.op == CORPUS:
+                reported = _corpus_batch(job)
             elif job.op == APPLY:
                 mutation = Mutation.model_validate(job.params["mutation"])
                 reported = {"code": api.apply_mutation(job.code, mutation, in_shape, classes)}
@@ -78,6 +81,14 @@ class AnalysisRunner:
         return out
 
 
+def _corpus_batch(job: EvalJob) -> dict[str, Any]:
+    from nasloop.corpus.build import CorpusOptions, variants_batch
+
+    p = job.params
+    opts = CorpusOptions(**{**p["options"], "in_shape": tuple(p["options"]["in_shape"])})
+    return variants_batch(job.code, p["parent_name"], opts, p["existing"], p["skip"], p["take"])
+
+
 def _key(*parts: Any) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
@@ -88,8 +99,10 @@ class AnalysisSandbox:
 
     CACHE = 256
 
-    def __init__(self, isolation: Isolation = "auto", memory_mb: int = 6144) -> None:
+    def __init__(self, isolation: Isolation = "auto", memory_mb: int = 6144,
+                 slots: int = 1) -> None:
         self.isolation = isolation
+        self.slots = slots
         self.memory_mb = memory_mb
         self.executor: LocalExecutor | None = None
         self.lock = threading.Lock()
@@ -100,26 +113,40 @@ class AnalysisSandbox:
             if self.executor is None:
                 from nasloop.sandbox.executor import LocalExecutor
 
-                self.executor = LocalExecutor(1, "warm", self.isolation, ANALYSIS_RUNNER)
+                self.executor = LocalExecutor(self.slots, "warm", self.isolation, ANALYSIS_RUNNER)
             return self.executor
 
+    def run_many(self, asks: list[tuple[str, str, dict[str, Any]]]
+                 ) -> list[tuple[Any, str | None]]:
+        """Run (op, code, params) jobs side by side; for each, (what the worker reported,
+        None) or (None, the one-line reason). Never cached."""
+        from nasloop.sandbox.job import EvalJob
+
+        ex = self._executor()
+        handles = [ex.submit(EvalJob(candidate_id=i, code=code, runner=ANALYSIS_RUNNER, op=op,
+                                     params=params, time_limit_s=TIME_LIMIT_S,
+                                     memory_limit_mb=self.memory_mb))
+                   for i, (op, code, params) in enumerate(asks)]
+        found: list[tuple[Any, str | None]] = []
+        for handle in handles:
+            res = ex.result(handle)
+            if res.status == "ok":
+                found.append((res.reported or {}, None))
+            elif res.failure_class == "mutation":
+                found.append((None, res.message or "mutation analysis failed"))
+            else:
+                found.append((None, f"{res.failure_class}: {res.message}"))
+        return found
+
     def _ask(self, key: str, op: str, code: str, params: dict[str, Any]) -> tuple[Any, str | None]:
-        """(what the worker reported, None) or (None, the one-line reason); cached."""
+        """`run_many` of one job, cached by `key` (infrastructure failures are not)."""
         with self.lock:
             if key in self.cache:
                 self.cache.move_to_end(key)
                 return self.cache[key]
-        from nasloop.sandbox.job import EvalJob
-
-        job = EvalJob(candidate_id=0, code=code, runner=ANALYSIS_RUNNER, op=op, params=params,
-                      time_limit_s=TIME_LIMIT_S, memory_limit_mb=self.memory_mb)
-        ex = self._executor()
-        res = ex.result(ex.submit(job))
-        got = ((res.reported or {}), None) if res.status == "ok" else (
-            None, f"{res.failure_class}: {res.message}" if res.failure_class != "mutation"
-            else (res.message or "mutation analysis failed"))
-        if res.status == "ok" or res.failure_class not in ("infrastructure", "timeout"):
-            with self.lock:  # an infrastructure hiccup is not cached
+        got = self.run_many([(op, code, params)])[0]
+        if got[1] is None or not got[1].startswith(("infrastructure:", "timeout:")):
+            with self.lock:
                 self.cache[key] = got
                 while len(self.cache) > self.CACHE:
                     self.cache.popitem(last=False)

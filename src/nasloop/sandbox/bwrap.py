@@ -55,8 +55,9 @@ def nvidia_devices() -> list[str]:
 def bwrap_args(path: str, read_only: Sequence[str], hidden: Sequence[str] = ()) -> list[str]:
     """bwrap options: read-only root, fresh /dev, /proc and private /tmp, no network, own
     pid/ipc/uts namespaces, new session, dies with its parent. `hidden` paths (labels,
-    datasets) are covered by an empty tmpfs (a file: by /dev/null); then `read_only` paths
-    (prepared data) are bound read-only, so they stay visible even inside a hidden one."""
+    datasets) are covered by an empty tmpfs (a file: by /dev/null) after the `read_only`
+    binds above them; `read_only` paths inside a hidden one (prepared data) are bound after
+    it, so they stay visible."""
     args = [
         path, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
         "--tmpfs", "/tmp", "--tmpfs", "/dev/shm", "--unshare-pid", "--unshare-net",
@@ -65,12 +66,20 @@ def bwrap_args(path: str, read_only: Sequence[str], hidden: Sequence[str] = ()) 
     ]
     for dev in nvidia_devices():
         args += ["--dev-bind", dev, dev]
+    def inside_hidden(p: str) -> bool:
+        return any(p == h or p.startswith(h.rstrip("/") + "/") for h in hidden)
+
+    # a read-only bind above a hidden path (the interpreter's prefix above scikit-learn's
+    # bundled data) goes first, or it would uncover what the tmpfs hides
+    for ro in [r for r in read_only if not inside_hidden(r)]:
+        if os.path.exists(ro):
+            args += ["--ro-bind", ro, ro]
     for h in hidden:
         if os.path.isdir(h):
             args += ["--tmpfs", h]
         elif os.path.exists(h):
             args += ["--ro-bind", "/dev/null", h]
-    for ro in read_only:
+    for ro in [r for r in read_only if inside_hidden(r)]:
         if os.path.exists(ro):
             args += ["--ro-bind", ro, ro]
     return args

@@ -143,3 +143,28 @@ def test_a_run_of_poison_pill_seeds_finishes_and_resumes(tmp_path: Path) -> None
     assert by_seed["seed:forged_with_predictions"][3] < CHANCE, rows
     best = max(r[3] for r in rows if r[3] is not None)
     assert best == by_seed["seed:bare_noargs"][3] or best > 0.5  # the honest one leads
+
+
+@pytest.mark.parametrize("layout", ["mnist", "imagefolder"])
+def test_the_dataset_files_on_disk_are_hidden(executor: LocalExecutor, tmp_path: Path,
+                                              layout: str) -> None:
+    """The label hunt through nasloop's own loader, on a dataset laid out on disk: the
+    dataset's files (and so its labels) are not visible in the sandbox."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("datasets_on_disk",
+                                                  FIXTURES / "datasets_on_disk.py")
+    disk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(disk)  # type: ignore[union-attr]
+    if layout == "mnist":
+        disk.write_mnist(tmp_path)
+        fields, classes = {"dataset": "mnist", "data_dir": str(tmp_path)}, 10
+    else:
+        disk.write_image_folder(tmp_path / "folder", classes=3, per_class=30)
+        fields, classes = {"dataset": f"imagefolder:{tmp_path / 'folder'}"}, 3
+    res = _run(executor, candidate(INTEGRITY / "loader_lookup.py"), **fields)
+    assert "files visible: 0" in (res.log_tail or ""), res
+    assert "lookup failed" in (res.log_tail or ""), res
+    # scored at a constant guess's level (~1/classes), or stopped (torchvision's own library
+    # loading is refused in the sandbox on CPU)
+    assert res.metrics.get("val_accuracy", 0.0) < 1.5 / classes, res

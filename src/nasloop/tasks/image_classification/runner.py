@@ -53,7 +53,9 @@ class ImageClassificationRunner:
         from nasloop.sandbox.prepared import cache_root
 
         spec = DataSpec.model_validate({k: v for k, v in job.data.items() if k != "prepared"})
-        hidden = [str(cache_root()), *sklearn_data()]
+        from nasloop.data.loaders import DEFAULT_DATA_DIR
+
+        hidden = [str(cache_root()), *sklearn_data(), str(Path(DEFAULT_DATA_DIR).expanduser())]
         if spec.data_dir:
             hidden.append(str(Path(spec.data_dir).expanduser()))
         if spec.dataset.lower().startswith("imagefolder:"):

@@ -24,6 +24,9 @@ from nasloop.corpus.space import (
 )
 
 
+BATCH = 256  # attempts per round; each sandbox job analyses the parent again (~1 s)
+
+
 class CorpusError(Exception):
     """The corpus cannot be built as asked (one-line reason)."""
 
@@ -186,7 +189,7 @@ def build_corpus(
         dispatched = 0
         with out.open("a", encoding="utf-8") as handle:
             while report.written < need:
-                chunk = max(2 * opts.jobs, min(64, need - report.written))
+                chunk = max(2 * opts.jobs, min(BATCH, need - report.written))
                 results = sandbox.batch(dispatched, chunk)
                 dispatched += chunk
                 if not results:

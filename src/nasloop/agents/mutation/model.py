@@ -36,11 +36,21 @@ def single_thread() -> Iterator[None]:
 
 def load_module(code: str, name: str = "candidate") -> types.ModuleType:
     """Execute the file as a fresh module; MutationError on any failure."""
+    import sys
+
     module = types.ModuleType(name)
+    # @dataclass (and typing's get_type_hints) look the defining module up in sys.modules
+    previous = sys.modules.get(name)
+    sys.modules[name] = module
     try:
         exec(compile(code, f"<{name}>", "exec"), module.__dict__)
     except Exception as err:  # noqa: BLE001 - any failure of the file becomes a reason
         raise MutationError(f"the file fails to load: {type(err).__name__}: {err}") from None
+    finally:
+        if previous is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = previous
     if not isinstance(getattr(module, "Net", None), type):
         raise MutationError("the file defines no class Net")
     return module

@@ -16,6 +16,11 @@ pytestmark = pytest.mark.slow
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "default_run" / "budget30_seed0.json"
 BUDGET = 12  # a prefix of the recorded 30 (3 seeds, 9 mutants, one duplicate among them)
+# Same machine kind, same scores to the bit. Another CPU (seen: AMD EPYC against the
+# recording machine) may pick other float kernels and move a score by a few validation
+# images (resnet_small: 108 vs 111 of 359 right); the search's path (hashes, mutations,
+# parents) must still be the recorded one.
+OTHER_CPU_TOLERANCE = 0.02
 
 
 def test_short_default_run_matches_the_recorded_fixture(tmp_path: Path) -> None:
@@ -38,4 +43,4 @@ def test_short_default_run_matches_the_recorded_fixture(tmp_path: Path) -> None:
         if want[3] is None:
             assert score is None
         else:
-            assert score == pytest.approx(want[3], abs=1e-9), f"step {step}"
+            assert score == pytest.approx(want[3], abs=OTHER_CPU_TOLERANCE), f"step {step}"

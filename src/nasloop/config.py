@@ -88,7 +88,9 @@ class TrainConfig(_Section):
 class MemoryConfig(_Section):
     k: int = Field(5, ge=0, le=1000, description="Diagnostic triples shown to the agents.")
     novelty_threshold: float = Field(
-        0.9, gt=0, le=1, description="MinHash-Jaccard above which a candidate is a duplicate."
+        0.9, gt=0, le=1,
+        description="MinHash-Jaccard above which candidates count as similar (fine-tuning"
+        " elite diversity); duplicates are copies up to layout, comments, names and strings.",
     )
     num_perm: int = Field(128, ge=16, le=4096, description="MinHash permutations.")
 

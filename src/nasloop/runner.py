@@ -154,7 +154,7 @@ def _drive(
     improver, generator = agents or build_agents(task)
     index = NoveltyIndex(config.memory.novelty_threshold, config.memory.num_perm)
     for cid, blob in archive.signatures():
-        index.add(cid, from_bytes(blob, config.memory.num_perm))
+        index.add(cid, from_bytes(blob, config.memory.num_perm), archive.get(cid).code)
     checkpointer = open_checkpointer(out)
     # before our SIGTERM handler: ray.init sets its own
     executor = build_executor(config, task.runner)

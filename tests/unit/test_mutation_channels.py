@@ -158,11 +158,13 @@ def test_impossible_changes_are_refused_with_a_reason() -> None:
     assert not any(d.startswith("widen(layer=fc") for d in refused)
 
 
-def test_untraceable_forward_refuses_width_but_allows_the_rest() -> None:
+def test_untraceable_forward_is_analysed_by_the_shape_probe() -> None:
     found = {m.op for m in applicable_mutations(UNTRACEABLE)}
-    assert "widen" not in found and "activation" in found
-    with pytest.raises(MutationError, match="torch.fx"):
-        apply_mutation(UNTRACEABLE, Mutation(op="widen", layer="conv", args={"factor": 2}))
+    assert {"widen", "activation"} <= found
+    child = apply_mutation(UNTRACEABLE, Mutation(op="widen", layer="conv", args={"factor": 2}))
+    assert "self.conv = nn.Conv2d(in_shape[1], 8, 3, padding=1)" in child
+    assert "self.fc = nn.Linear(8, out_shape[0])" in child
+    assert "# data-dependent control flow" in child
     child = apply_mutation(UNTRACEABLE, Mutation(op="activation", args={"kind": "GELU"}))
     assert "nn.GELU()" in child and "# data-dependent control flow" in child
 

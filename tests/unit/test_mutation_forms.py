@@ -219,9 +219,12 @@ def test_helper_class_layers_are_edited_in_their_class() -> None:
         RESNET, Mutation(op="norm_swap", layer="layer2.1.bn1", args={"kind": "group"})
     )
     assert "self.bn1 = nn.GroupNorm(8, planes)" in child
-    # widths: the blocks are built with different widths, so Net's stem cannot change
-    with pytest.raises(MutationError, match="built 4 times with different widths"):
-        apply_mutation(RESNET, Mutation(op="widen", layer="conv1", args={"factor": 2}))
+    # widths: the blocks are built with different widths; the literals they come from
+    # change instead (the stem and layer1's blocks share the width 16 of their calls)
+    child = apply_mutation(RESNET, Mutation(op="widen", layer="conv1", args={"factor": 2}))
+    assert "self.layer1 = nn.Sequential(BasicBlock(32, 32), BasicBlock(32, 32))" in child
+    assert "self.layer2 = nn.Sequential(BasicBlock(32, 32, 2), BasicBlock(32, 32))" in child
+    assert "self.bn1 = nn.BatchNorm2d(32)" in child
     with pytest.raises(MutationError, match="shared by every BasicBlock"):
         apply_mutation(RESNET, Mutation(op="widen", layer="BasicBlock.conv1", args={"factor": 2}))
 
@@ -229,9 +232,9 @@ def test_helper_class_layers_are_edited_in_their_class() -> None:
 def test_a_width_shared_by_identical_blocks_changes_in_the_class() -> None:
     child = apply_mutation(NESTED, Mutation(op="widen", layer="stem", args={"factor": 2}))
     lines = {line.strip() for line in child.splitlines()}
-    assert "self.conv1 = nn.Conv2d(32, c, 3, padding=1, bias=False)" in lines
-    assert "self.conv2 = nn.Conv2d(c, 32, 3, padding=1, bias=False)" in lines
-    assert "self.bn2 = nn.BatchNorm2d(32)" in lines
+    # the blocks' width is their argument: the literal changes, the class keeps `c`
+    assert "self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)" in lines
+    assert "self.layer1 = nn.Sequential(BasicBlock(32), BasicBlock(32))" in lines
     assert "self.head = nn.Conv2d(32, 24, 1)" in lines
     child = apply_mutation(NESTED, Mutation(op="widen", layer="head", args={"factor": 2}))
     assert "self.fc = nn.Linear(48, out_shape[0])" in child

@@ -1,3 +1,5 @@
+import re
+
 from nasloop.memory import novelty
 from nasloop.tasks.image_classification.seeds import list_seeds
 
@@ -39,3 +41,45 @@ def test_signature_round_trip():
     m = novelty.minhash(list_seeds()["lenet"], 64)
     back = novelty.from_bytes(novelty.to_bytes(m), 64)
     assert back.jaccard(m) == 1.0
+
+
+def _big_model(layers: int = 120) -> str:
+    """A ~400-line model written out layer by layer (as long LEMUR files are)."""
+    init = "\n".join(f"        self.conv{i} = nn.Conv2d(8, 8, 3, padding=1)\n"
+                     f"        self.bn{i} = nn.BatchNorm2d(8)" for i in range(layers))
+    fwd = "\n".join(f"        x = torch.relu(self.bn{i}(self.conv{i}(x)))" for i in range(layers))
+    return ("import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n"
+            "    def __init__(self):\n        super().__init__()\n"
+            f"        self.stem = nn.Conv2d(1, 8, 3, padding=1)\n{init}\n"
+            "        self.fc = nn.Linear(8, 10)\n\n    def forward(self, x):\n"
+            f"        x = self.stem(x)\n{fwd}\n        return self.fc(x.mean((2, 3)))\n")
+
+
+def _is_duplicate(index: novelty.NoveltyIndex, code: str) -> bool:
+    return index.same_program(code) is not None
+
+
+def test_copies_are_rejected_and_real_small_changes_accepted():
+    big = _big_model()
+    assert len(big.splitlines()) > 350
+    seeds = list_seeds()
+    index = novelty.NoveltyIndex(threshold=0.9)
+    for i, code in enumerate([big, *seeds.values()]):
+        index.add(i, novelty.minhash(code), code)
+    # re-formatted, re-commented, renamed and re-worded copies: duplicates
+    for code in [big, *seeds.values()]:
+        noisy = "# a copy\n" + code.replace("\n\n", "\n\n\n").replace("(x)", "( x )")
+        renamed = re.sub(r"\bx\b", "h", code).replace("self.fc", "self.head")
+        for copy in (noisy, renamed):
+            assert _is_duplicate(index, copy)
+    # a real one-layer change of the 400-line model: MinHash alone calls it a copy
+    changed = big.replace("self.conv60 = nn.Conv2d(8, 8, 3, padding=1)",
+                          "self.conv60 = nn.Conv2d(8, 8, 5, padding=2)")
+    assert novelty.minhash(big).jaccard(novelty.minhash(changed)) >= 0.9
+    assert not _is_duplicate(index, changed)
+    # real one-line changes of the small seeds: stride 2 -> 1, kernel 3 -> 1
+    stride = seeds["resnet_small"].replace("stride=2", "stride=1", 1)
+    kernel = seeds["vgg_small"].replace("kernel_size=3", "kernel_size=1", 1)
+    for code, original in ((stride, seeds["resnet_small"]), (kernel, seeds["vgg_small"])):
+        assert code != original
+        assert not _is_duplicate(index, code)

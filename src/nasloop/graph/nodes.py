@@ -159,7 +159,9 @@ class LoopNodes:
 
     # --- novelty -------------------------------------------------------------
     def novelty(self, state: SearchState) -> SearchState:
-        """Exact structural duplicate, else MinHash-Jaccard near duplicate, else novel.
+        """Exact structural duplicate, else the same program up to names and strings, else
+        novel (see memory/novelty.py: a Jaccard threshold cannot tell a one-layer change of a
+        400-line model from a copy).
 
         Candidates of one cycle are compared with each other too, in step order.
         """
@@ -171,16 +173,16 @@ class LoopNodes:
             mh = novelty.from_bytes(archive.signature(cand.id), index.num_perm)  # from check
             if cand.id not in index.sigs:
                 same = archive.find_hash(cand.structural_hash or "", exclude=cand.id)
-                near = None if same is not None else index.nearest_duplicate(mh)
+                renamed = None if same is not None else index.same_program(cand.code or "")
                 if same is not None:
                     archive.set_duplicate(cand.id, same, f"structurally identical to #{same}")
                     continue
-                if near is not None:
-                    archive.set_duplicate(
-                        cand.id, near[0], f"MinHash-Jaccard {near[1]:.3f} with #{near[0]}"
-                    )
+                if renamed is not None:
+                    sim = mh.jaccard(index.sigs[renamed])
+                    archive.set_duplicate(cand.id, renamed, f"the program of #{renamed} up to"
+                                          f" names and strings (MinHash-Jaccard {sim:.3f})")
                     continue
-            index.add(cand.id, mh)
+            index.add(cand.id, mh, cand.code or "")
             novel = True
         return {"verdict": "novel" if novel else "duplicate"}
 

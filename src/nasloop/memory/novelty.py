@@ -1,9 +1,13 @@
-"""Novelty: an exact structural hash and MinHash-Jaccard near-duplicate search (datasketch LSH).
+"""Novelty: an exact structural hash, a canonical hash, and MinHash-Jaccard similarity.
 
-Both work on the normalised AST (comments, formatting and docstrings do not count).
-The MinHash shingles are 3-grams of consecutive statements, so one changed statement in
-a 30-statement model moves the Jaccard similarity to about 0.8 while a reformatted or
-re-commented copy stays at 1.0.
+All work on the normalised AST (comments, formatting and docstrings do not count).
+A duplicate is the same program up to layout, comments and docstrings (structural hash)
+or, beyond that, up to identifier names, string constants and import order (canonical
+hash): a copy that only renames or re-words is rejected, while any changed number, call
+or statement, however small against a 400-line model, is a real candidate. MinHash over
+statement 3-grams (datasketch LSH) still measures similarity: one changed statement in
+a 30-statement model gives about 0.8, in a 400-line model about 0.99, so a Jaccard
+threshold alone cannot tell a one-layer change of a large model from a copy.
 """
 
 from __future__ import annotations
@@ -40,6 +44,43 @@ def normalised_ast(code: str) -> ast.AST:
 def structural_hash(code: str) -> str:
     """Hash of the normalised AST: equal for copies that differ only in layout or comments."""
     dump = ast.dump(normalised_ast(code), include_attributes=False)
+    return hashlib.sha256(dump.encode()).hexdigest()[:32]
+
+
+class _Canonical(ast.NodeTransformer):
+    """Identifiers become their order of first appearance; strings become empty."""
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+
+    def _id(self, name: str) -> str:
+        return self.names.setdefault(name, f"_{len(self.names)}")
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.Name(self._id(node.id), node.ctx)
+
+    def visit_arg(self, node: ast.arg) -> ast.AST:
+        return ast.arg(self._id(node.arg), None)
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        value = self.visit(node.value)
+        is_self = isinstance(node.value, ast.Name) and node.value.id == "self"
+        return ast.Attribute(value, self._id("self." + node.attr) if is_self else node.attr,
+                             node.ctx)  # fmt: skip
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        return ast.Constant("") if isinstance(node.value, str) else node
+
+
+def canonical_hash(code: str) -> str:
+    """Hash equal for copies that differ only in layout, comments, docstrings, identifier
+    names (locals, arguments, ``self.`` attributes), string constants or import order."""
+    tree = normalised_ast(code)
+    body = tree.body  # type: ignore[attr-defined]
+    imports = sorted((s for s in body if isinstance(s, (ast.Import, ast.ImportFrom))), key=ast.dump)
+    rest = [s for s in body if not isinstance(s, (ast.Import, ast.ImportFrom))]
+    canonical = _Canonical().visit(ast.Module(body=[*imports, *rest], type_ignores=[]))
+    dump = ast.dump(canonical, include_attributes=False)
     return hashlib.sha256(dump.encode()).hexdigest()[:32]
 
 
@@ -112,11 +153,18 @@ class NoveltyIndex:
         self.num_perm = num_perm
         self.lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
         self.sigs: dict[int, MinHash] = {}
+        self.canonical: dict[str, int] = {}  # canonical hash -> first candidate with it
 
-    def add(self, cid: int, m: MinHash) -> None:
+    def add(self, cid: int, m: MinHash, code: str | None = None) -> None:
         if cid not in self.sigs:
             self.lsh.insert(str(cid), m)
             self.sigs[cid] = m
+            if code is not None:
+                self.canonical.setdefault(canonical_hash(code), cid)
+
+    def same_program(self, code: str) -> int | None:
+        """The indexed candidate that is ``code`` up to names, strings and layout, if any."""
+        return self.canonical.get(canonical_hash(code))
 
     def nearest_duplicate(self, m: MinHash) -> tuple[int, float] | None:
         """The most similar indexed candidate at or above the threshold, with its similarity."""

@@ -69,7 +69,7 @@ class Group:
 class ChannelGraph:
     """Union-find over channel variables plus the arguments attached to them."""
 
-    traced: fx.GraphModule
+    traced: Any  # an fx.GraphModule, or the shape probe's ProbedModule
     parent: dict[int, int] = field(default_factory=dict)
     width: dict[int, int] = field(default_factory=dict)
     uses: dict[int, list[Use]] = field(default_factory=dict)
@@ -110,15 +110,22 @@ class ChannelGraph:
 
 def trace(model: nn.Module, in_shape: tuple[int, ...]) -> ChannelGraph:
     """Trace the model with torch.fx, propagate shapes and build its channel graph."""
+    traced: Any
     try:
         traced = fx.symbolic_trace(model)
         with torch.no_grad(), single_thread():
             ShapeProp(traced).propagate(torch.randn(*in_shape))
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:  # noqa: BLE001 - fall back to recording one real forward
         first = str(err).splitlines()[0] if str(err) else ""
-        raise MutationError(
-            f"channel analysis needs a torch.fx-traceable forward: {type(err).__name__}: {first}"
-        ) from None
+        from nasloop.agents.mutation.probe import probe_graph
+
+        try:
+            traced = probe_graph(model, in_shape)
+        except Exception as probe_err:  # noqa: BLE001
+            raise MutationError(
+                f"channel analysis: torch.fx cannot trace the forward ({type(err).__name__}:"
+                f" {first}) and the shape probe fails ({type(probe_err).__name__}: {probe_err})"
+            ) from None
     graph = ChannelGraph(traced)
     chan: dict[fx.Node, tuple[int, int]] = {}
     for node in traced.graph.nodes:
@@ -209,9 +216,14 @@ def _visit_module(
                 graph.uses.setdefault(var, []).append(Use(name, param))
             graph.out_var[name] = graph.in_var[name] = var
             return var, 1
-        _freeze(graph, var, f"{name} is a grouped convolution")
+        # grouped: both widths may change while the group count divides them
+        graph.uses.setdefault(var, []).append(Use(name, "in_channels", 1))
+        graph.divisors.setdefault(var, []).append((name, groups))
+        graph.in_var[name] = var
         out = graph.new(shape[1])
-        _freeze(graph, out, f"{name} is a grouped convolution")
+        graph.uses.setdefault(out, []).append(Use(name, "out_channels"))
+        graph.divisors.setdefault(out, []).append((name, groups))
+        graph.out_var[name] = out
         return out, 1
     if isinstance(module, nn.Linear):
         if len(shape) != 2:
@@ -280,7 +292,10 @@ def _visit_function(
     if target in _BINARY or (node.op == "call_method" and name in _BINARY_METHODS):
         return _binary(graph, node, inputs, chan, shape)
     if name in ("flatten", "view", "reshape") and inputs:
-        literal = [a for a in node.args[1:] if isinstance(a, int) and a not in (-1, 0, 1)]
+        literal = [  # a leading int equal to the batch is x.size(0) read by the shape probe
+            a for i, a in enumerate(node.args[1:])
+            if isinstance(a, int) and a not in (-1, 0, 1) and not (i == 0 and a == shape[0])
+        ]  # fmt: skip
         if name != "flatten" and literal:
             reason = f"the forward reshapes to the fixed size {literal[-1]} ({name})"
             return _flatten(graph, node, inputs[0], chan, shape, reason, fixed=True)

@@ -12,6 +12,7 @@ from nasloop.agents.mutation.spec import MutationError
 
 if TYPE_CHECKING:
     from nasloop.agents.mutation.channels import ChannelGraph
+    from nasloop.agents.mutation.provenance import Provenance
 
 
 @dataclass(eq=False)
@@ -27,6 +28,7 @@ class ModelContext:
     _graph: ChannelGraph | None = field(default=None, repr=False)
     _graph_error: MutationError | None = field(default=None, repr=False)
     _instances: dict[str, list[str]] | None = field(default=None, repr=False)
+    _provenance: Provenance | MutationError | None = field(default=None, repr=False)
 
     @property
     def sites(self) -> dict[str, LayerSite]:
@@ -45,6 +47,19 @@ class ModelContext:
             raise self._graph_error
         assert self._graph is not None
         return self._graph
+
+    def provenance(self) -> Provenance:
+        """The literals each layer argument comes from (a second, tagged build; cached)."""
+        if self._provenance is None:
+            from nasloop.agents.mutation.provenance import tagged_build
+
+            try:
+                self._provenance = tagged_build(self.code, self.in_shape, self.num_classes)
+            except MutationError as err:
+                self._provenance = err
+        if isinstance(self._provenance, MutationError):
+            raise self._provenance
+        return self._provenance
 
     def instances(self, site: LayerSite) -> list[str]:
         """Module paths built by ``site``: one for Net's layers, one per object of a helper

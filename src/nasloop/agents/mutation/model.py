@@ -36,11 +36,33 @@ def single_thread() -> Iterator[None]:
 
 def load_module(code: str, name: str = "candidate") -> types.ModuleType:
     """Execute the file as a fresh module; MutationError on any failure."""
-    module = types.ModuleType(name)
     try:
-        exec(compile(code, f"<{name}>", "exec"), module.__dict__)
+        compiled = compile(code, f"<{name}>", "exec")
+    except SyntaxError as err:
+        raise MutationError(f"the file fails to load: SyntaxError: {err}") from None
+    return load_source(compiled, {}, name)
+
+
+def load_source(
+    compiled: types.CodeType, extra: dict[str, Any], name: str = "candidate"
+) -> types.ModuleType:
+    """Execute compiled module code (with ``extra`` globals); MutationError on any failure."""
+    import sys
+
+    module = types.ModuleType(name)
+    module.__dict__.update(extra)
+    # @dataclass (and typing's get_type_hints) look the defining module up in sys.modules
+    previous = sys.modules.get(name)
+    sys.modules[name] = module
+    try:
+        exec(compiled, module.__dict__)
     except Exception as err:  # noqa: BLE001 - any failure of the file becomes a reason
         raise MutationError(f"the file fails to load: {type(err).__name__}: {err}") from None
+    finally:
+        if previous is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = previous
     if not isinstance(getattr(module, "Net", None), type):
         raise MutationError("the file defines no class Net")
     return module

@@ -23,6 +23,8 @@ class Edits:
     remove: set[cst.SimpleStatementLine] = field(default_factory=set)
     # when set, functions outside it are not even visited (a speed-up for local edits)
     only: set[cst.FunctionDef] | None = None
+    # arguments whose expression an edit replaced by a bare literal (generality lost)
+    flattened: list[str] = field(default_factory=list)
 
     def call(self, node: cst.Call, edit: CallEdit) -> None:
         """Queue an edit of one call; several edits of one call compose in order."""
@@ -91,7 +93,8 @@ def expr(code: str) -> cst.BaseExpression:
 
 
 def set_int(
-    site: LayerSite, param: str, old: int, new: int, factor_hint: int | None = None
+    site: LayerSite, param: str, old: int, new: int, factor_hint: int | None = None,
+    flattened: list[str] | None = None,
 ) -> CallEdit:
     """An edit binding an integer constructor argument to ``new`` (value ``old`` now).
 
@@ -107,6 +110,9 @@ def set_int(
             replaced = _replace_factor(arg.value, factor_hint, new * factor_hint // old)
             if replaced is not None:
                 value = replaced
+        if flattened is not None and arg is not None and value.deep_equals(cst.Integer(str(new))):
+            if not isinstance(arg.value, cst.Integer):
+                flattened.append(f"{site.name}.{param}")
         return set_arg(call, site.type_name, param, value)
 
     return edit

@@ -79,6 +79,12 @@ class ImageClassificationRunner:
         from nasloop.tasks.image_classification import trainer
 
         trainer.preload()
+        try:  # torchvision loads its C++ ops with ctypes, which the armed audit hook refuses
+            import torchvision  # noqa: F401
+            import torchvision.models  # noqa: F401
+            import torchvision.ops  # noqa: F401
+        except ImportError:  # candidates that import it then fail with their own reason
+            pass
 
     def data_key(self, job: EvalJob) -> tuple[Any, ...]:
         return (job.data.get("prepared"),)

@@ -117,3 +117,8 @@ def test_ensemble_search_resumes_after_kill(tmp_path: Path) -> None:
     assert cov["ensembles"] >= 4 and set(cov["appearances"]) == {p.stem for p in fams.glob("*.py")}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["candidates_generated"] == budget
+    report = subprocess.run([*NASLOOP, "report", str(out)], capture_output=True, text=True,
+                            timeout=300)
+    assert report.returncode == 0, report.stderr[-2000:]
+    html = (out / "report.html").read_text()
+    assert "Ensemble coverage and yield" in html and 'id="moe-pairs"' in html

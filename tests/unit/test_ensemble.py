@@ -144,3 +144,27 @@ def test_space_swaps_by_marginals_and_changes_the_gate() -> None:
     assert changed.replace("MOE = ", "") != code.replace("MOE = ", "")
     with pytest.raises(MutationError):
         space.apply(code, gate.model_copy(update={"args": {"key": "temperature", "value": 9.0}}))
+
+
+def test_task_seeds_check_and_brief(tmp_path: Path) -> None:
+    from nasloop.config import ConfigError, build_config
+    from nasloop.sandbox.failures import ContractError
+    from nasloop.tasks.registry import build_task
+
+    folder = moe_families.write_families(tmp_path / "fams")
+    task = build_task(build_config({"task": {"kind": "ensemble", "families": [str(folder)],
+                                             "initial": 3, "sampler": "lexicographic"}}))
+    seeds = task.seeds()
+    assert [name for name, _ in seeds] == ["+".join(q) for q in sample(NAMES, 4,
+                                                                       "lexicographic", 3)]
+    assert all(task.check(code) == "lemur" for _, code in seeds)
+    with pytest.raises(ContractError):
+        task.check(FAMILIES["conv_lemur"])  # a model file, not an assembled mixture
+    brief = task.brief()
+    assert {"swap_expert", "gate"} <= set(brief.operators) and "4 of 6 families" in brief.line
+    few = build_task(build_config({"task": {"kind": "ensemble", "families": ["lenet", "seeds"]}}))
+    with pytest.raises(ConfigError, match="task.k"):
+        few.seeds()
+    bad = build_task(build_config({"task": {"kind": "ensemble", "families": ["nowhere"]}}))
+    with pytest.raises(ConfigError, match="task.families"):
+        bad.seeds()

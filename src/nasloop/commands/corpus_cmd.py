@@ -147,3 +147,45 @@ def corpus_channels(
         console.print(f"  rejected {n}: {reason}")
     if held < count:
         console.print(f"[yellow]only {held} distinct variants exist under these settings[/]")
+
+
+@corpus_app.command("moe")
+def corpus_moe(
+    families: Annotated[list[str], typer.Option(help="Family source (repeatable): model files, "
+                                                     "a folder, seed names, seeds, run:DIR.")],
+    count: Annotated[int, typer.Option(min=1, help="Ensembles the corpus must hold.")] = 10,
+    k: Annotated[int, typer.Option(min=2, help="Experts per ensemble.")] = 4,
+    sampler: Annotated[str, typer.Option(help="lexicographic, random or stratified.")] = (
+        "stratified"),
+    out: Annotated[Path, typer.Option(help="Corpus file (JSONL); resumed.")] = Path("moe.jsonl"),
+    evaluate: Annotated[bool, typer.Option("--evaluate", help="Train each ensemble in the "
+                                                              "sandbox.")] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="Sandbox workers.")] = 1,
+    seed: Annotated[int, typer.Option(help="Sampler and training seed.")] = 0,
+    dataset: Annotated[str, typer.Option(help="Dataset to train on.")] = "digits",
+    max_params: Annotated[int, typer.Option(min=1, help="Parameter cap (all experts and "
+                                                        "the gate).")] = 2_000_000,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the coverage as JSON.")] = False,
+) -> None:
+    """Sample COUNT ensembles of K families, assemble (and train) them; print coverage."""
+    import json
+
+    from nasloop.tasks.ensemble.corpus import MoeCorpusError, MoeCorpusOptions, build_moe_corpus
+    from nasloop.tasks.ensemble.coverage import coverage, coverage_text
+    from nasloop.tasks.ensemble.families import FamilyError, load_families
+    from nasloop.tasks.ensemble.samplers import SamplerError
+
+    if sampler not in ("lexicographic", "random", "stratified"):
+        raise _fail(f"--sampler {sampler!r}: one of lexicographic, random, stratified")
+    try:
+        sources = load_families(families)
+        opts = MoeCorpusOptions(k=k, sampler=sampler, count=count, seed=seed,  # type: ignore[arg-type]
+                                evaluate=evaluate, jobs=jobs, dataset=dataset,
+                                max_params=max_params)
+        records = build_moe_corpus(sources, out, opts, on_record=lambda r: typer.echo(
+            f"#{r.index} {'+'.join(r.families)} "
+            f"{r.accuracy if r.accuracy is not None else (r.failure or '')}", err=True))
+    except (FamilyError, SamplerError, MoeCorpusError, OSError) as err:
+        raise _fail(str(err)) from None
+    cov = coverage([(tuple(r.families), r.accuracy) for r in records], sources)
+    typer.echo(json.dumps(cov, indent=1) if json_out else coverage_text(cov))

@@ -22,6 +22,9 @@ from nasloop.tasks.base import MutationSpace, TaskBrief
 from nasloop.tasks.image_classification import ImageClassificationTask
 
 if TYPE_CHECKING:
+    from nasloop.finetune.pair import Pair
+    from nasloop.finetune.pairs import PairMaker
+    from nasloop.memory.archive import Archive
     from nasloop.sandbox.job import EvalJob
 
 RUNNER = "nasloop.tasks.augmentation.runner:AugmentationRunner"
@@ -43,6 +46,8 @@ class AugmentationParams(BaseModel):
                          "architecture's name (lenet, resnet_small, vgg_small) or a model file.")
     max_ops: int = Field(4, ge=1, le=12, description="The add operator stops at this many ops "
                          "in a composition.")
+    pair_margin: float = Field(0.0, ge=0.0, description="Better-than pairs for fine-tuning: "
+                               "the answer's accuracy exceeds the prompt's by more than this.")
 
 
 def network_source(network: str) -> tuple[str, str]:
@@ -140,6 +145,16 @@ class AugmentationTask(ImageClassificationTask):
         source, name = self.network()
         params = AugmentSettings(network=source, network_name=name, train=self.settings())
         return base.model_copy(update={"runner": self.runner, "params": params.model_dump()})
+
+    def finetune_pairs(self, maker: PairMaker, archive: Archive, corpus: Path | None,
+                       limit: int, seed: int) -> list[tuple[Pair, str]]:
+        """The LoRA cycle's corpus pairs: better-than pairs over the corpus file's
+        transforms and the run's own trained ones."""
+        from nasloop.tasks.augmentation.pairs import archive_records, chat_pairs
+        from nasloop.tasks.augmentation.records import read_transforms
+
+        records = (read_transforms(corpus) if corpus else []) + archive_records(archive)
+        return chat_pairs(maker, records, getattr(self.params, "pair_margin", 0.0), limit, seed)
 
     def mutation_space(self) -> MutationSpace | None:
         from nasloop.tasks.augmentation.space import AugmentSpace

@@ -23,12 +23,22 @@ PREFERENCE_PROMPT = ("Write a data-augmentation transform file (def transform() 
                      "torchvision transform) that reaches a high validation accuracy.")
 
 
+def _structure(code: str) -> str:
+    from nasloop.memory.novelty import structural_hash
+
+    try:
+        return structural_hash(code)
+    except SyntaxError:
+        return code
+
+
 def scored(records: Sequence[TransformRecord]) -> list[TransformRecord]:
-    """One record per distinct code (the first seen) that has an accuracy."""
+    """One record per distinct code structure (the first seen) that has an accuracy."""
     found: dict[str, TransformRecord] = {}
     for r in records:
-        if r.accuracy is not None and r.id not in found:
-            found[r.id] = r
+        key = _structure(r.code)
+        if r.accuracy is not None and key not in found:
+            found[key] = r
     return list(found.values())
 
 

@@ -27,8 +27,8 @@ def test_a_lora_cycle_on_better_than_pairs(tiny_model: Path, tmp_path: Path) -> 
         "run": {"budget": 7},  # 3 seeds + 2 cycles of 2
         "agents": {"generator": f"hf:{tiny_model}", "improver": "heuristic",
                    "max_new_tokens": 200, "retries": 0, "temperature": 0.0, "mode": "full"},
-        "finetune": {"enabled": True, "every": 2, "corpus": str(corpus), "epochs": 30,
-                     "batch_size": 2, "learning_rate": 1e-2, "reliability_candidates": 0},
+        "finetune": {"enabled": True, "every": 2, "corpus": str(corpus), "epochs": 120,
+                     "batch_size": 2, "learning_rate": 2e-2, "reliability_candidates": 0},
     })
     new_run(cfg, out)
     summary = drive(cfg, out)

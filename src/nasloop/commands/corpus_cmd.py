@@ -189,3 +189,113 @@ def corpus_moe(
         raise _fail(str(err)) from None
     cov = coverage([(tuple(r.families), r.accuracy) for r in records], sources)
     typer.echo(json.dumps(cov, indent=1) if json_out else coverage_text(cov))
+
+
+@corpus_app.command("transforms")
+def corpus_transforms(
+    count: Annotated[int, typer.Option(min=1, help="Transforms the corpus must hold.")] = 100,
+    ops: Annotated[str, typer.Option(help="Ops per composition: N or LOW-HIGH.")] = "1-3",
+    out: Annotated[Path, typer.Option(help="Corpus file (JSONL); appended to.")] = Path(
+        "transforms.jsonl"),
+    evaluate: Annotated[bool, typer.Option("--evaluate", help="Train the reference network "
+                                                              "with each in the sandbox.")] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="Sandbox workers (with --evaluate).")] = 1,
+    seed: Annotated[int, typer.Option(help="Sampler seed (same seed, same corpus).")] = 0,
+    network: Annotated[str, typer.Option(help="Reference network: a seed name or a model "
+                                              "file.")] = "lenet",
+    dataset: Annotated[str, typer.Option(help="Dataset.")] = "digits",
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs per transform.")] = 1,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Write COUNT unique random compositions of catalogue augmentation ops (resumable)."""
+    import json
+
+    from nasloop.tasks.augmentation import network_source
+    from nasloop.tasks.augmentation.corpus import (
+        TransformCorpusOptions,
+        build_transform_corpus,
+        parse_ops,
+    )
+
+    try:
+        span = parse_ops(ops)
+        network_source(network)
+        from nasloop.data.table import dataset_info
+
+        dataset_info(dataset)
+    except Exception as err:  # noqa: BLE001 - bad input: one line
+        raise _fail(str(err).splitlines()[0]) from None
+    opts = TransformCorpusOptions(count=count, ops=span, seed=seed, evaluate=evaluate,
+                                  jobs=jobs, dataset=dataset, network=network, epochs=epochs)
+    report = build_transform_corpus(out, opts)
+    held = report.existing + report.written
+    summary = {"out": str(out), "held": held, "written": report.written,
+               "kept": report.existing, "duplicates": report.duplicates,
+               "failed": report.failed, "wall_s": round(report.wall_s, 2)}
+    if json_out:
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(f"{out}: {held} transforms ({report.written} new, {report.existing} kept, "
+                   f"{report.duplicates} duplicates skipped, {report.failed} failed) in "
+                   f"{report.wall_s:.1f} s")
+    if held < count:
+        typer.echo(f"only {held} distinct transforms within the attempt limit", err=True)
+
+
+@corpus_app.command("import-transforms")
+def corpus_import_transforms(
+    code_dir: Annotated[Path, typer.Argument(help="Folder of NAME.py transform files.")],
+    results: Annotated[Path, typer.Option(help="Folder of NAME.json result files.")],
+    out: Annotated[Path, typer.Option(help="Corpus file (JSONL) to write.")] = Path(
+        "corpus.jsonl"),
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Import an external evaluated transform corpus; every file not imported is counted
+    under its reason."""
+    import json
+
+    from nasloop.corpus.records import append_record
+    from nasloop.tasks.augmentation.importer import import_transforms
+
+    for folder in (code_dir, results):
+        if not folder.is_dir():
+            raise _fail(f"{folder}: not a folder")
+    records, report = import_transforms(code_dir, results)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as handle:
+        for rec in records:
+            append_record(handle, rec)
+    if json_out:
+        typer.echo(json.dumps({"out": str(out), "imported": report.imported,
+                               "skipped": dict(report.skipped)}))
+        return
+    typer.echo(f"{out}: {report.imported} transforms imported")
+    for reason, n in report.skipped.most_common():
+        typer.echo(f"  not imported {n}: {reason} (e.g. {report.examples[reason]})")
+
+
+@corpus_app.command("transform-pairs")
+def corpus_transform_pairs(
+    corpus: Annotated[Path, typer.Argument(help="Evaluated or imported transform corpus.")],
+    out: Annotated[Path, typer.Option(help="Pairs file (JSONL) to write.")] = Path(
+        "pairs.jsonl"),
+    margin: Annotated[float, typer.Option(min=0.0, help="Answer beats prompt by more.")] = 0.0,
+    preference: Annotated[bool, typer.Option("--preference", help="(better, worse) "
+                                                                  "preference pairs.")] = False,
+    seed: Annotated[int, typer.Option(help="Draw seed.")] = 0,
+) -> None:
+    """Better-than pairs (prompt transform + accuracy -> a strictly better transform), or
+    preference pairs, as JSONL."""
+    import json
+
+    from nasloop.tasks.augmentation.pairs import better_than, preference_pairs
+    from nasloop.tasks.augmentation.records import read_transforms
+
+    if not corpus.is_file():
+        raise _fail(f"{corpus}: not found")
+    records = read_transforms(corpus)
+    rows = preference_pairs(records, margin, seed) if preference else [
+        {"prompt_code": low.code, "prompt_accuracy": low.accuracy, "answer_code": high.code,
+         "answer_accuracy": high.accuracy} for low, high in better_than(records, margin, 1, seed)]
+    out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    typer.echo(f"{out}: {len(rows)} pairs from {len(records)} transforms")

@@ -83,6 +83,12 @@ class PairMaker:
             return None
         return Pair(as_dicts(messages), answer_for(self.mode, parent, code), source)
 
+    def ask(self, parent: str, instruction: Instruction, history: list[str], code: str,
+            source: str) -> Pair | None:
+        """The pair asking `instruction` of `parent` and answering `code` (None when the
+        prompt does not fit the model's window); tasks build their own pairs with it."""
+        return self._pair(parent, instruction, history, code, source)
+
     def from_elite(self, archive: Archive, elite: Candidate) -> Pair | None:
         """The pair that would have produced `elite` (None for a seed: no prompt made it)."""
         raw = archive.instruction(elite.id)

@@ -16,6 +16,7 @@ KINDS: dict[str, str] = {
     "image-classification": "nasloop.tasks.image_classification:ImageClassificationTask",
     "recipes": "nasloop.tasks.recipes:RecipesTask",
     "ensemble": "nasloop.tasks.ensemble:EnsembleTask",
+    "augmentation": "nasloop.tasks.augmentation:AugmentationTask",
 }
 DEFAULT_KIND = "image-classification"
 

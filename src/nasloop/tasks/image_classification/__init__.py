@@ -46,6 +46,7 @@ class ImageClassificationTask(Task):
     params_model = ImageClassificationParams
     runner = RUNNER
     objective = Objective(metric="val_accuracy", direction="max")
+    defines, defines_what = NET, "class Net"  # what a candidate in an LLM answer defines
 
     @property
     def dataset(self) -> DatasetInfo:
@@ -88,8 +89,12 @@ class ImageClassificationTask(Task):
     def seeds(self) -> list[tuple[str, str]]:
         from nasloop.tasks.seedfiles import read_seed_files
 
-        seeds = builtin_seeds() if self.config.seeds.builtin else []
+        seeds = self.builtin_seeds() if self.config.seeds.builtin else []
         return seeds + read_seed_files(self.config.seeds.files)
+
+    def builtin_seeds(self) -> list[tuple[str, str]]:
+        """The task's own seeds, (name, code), evaluated before the user's seed files."""
+        return builtin_seeds()
 
     def check(self, code: str) -> str:
         from nasloop.tasks.image_classification.contract import detect_form
@@ -99,7 +104,7 @@ class ImageClassificationTask(Task):
     def extract(self, answer: str, cut_off: bool = False) -> tuple[str | None, str | None]:
         from nasloop.agents.llm.answers import extract_code
 
-        got = extract_code(answer, cut_off, defines=NET, what="class Net")
+        got = extract_code(answer, cut_off, defines=self.defines, what=self.defines_what)
         return got.code, got.error
 
     def settings(self) -> TrainSettings:

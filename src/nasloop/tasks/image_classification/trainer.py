@@ -128,13 +128,29 @@ def weight_shapes(model: nn.Module) -> list[list[int]]:
             if not isinstance(p, UninitializedParameter)]
 
 
-def _loader(splits: CandidateData, s: TrainSettings, seed: int) -> Any:
+class Augmented:
+    """Training batches with `augment` applied to their inputs (labels untouched)."""
+
+    def __init__(self, loader: Any, augment: Any) -> None:
+        self.loader = loader
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Any:
+        for xb, yb in self.loader:
+            yield self.augment(xb), yb
+
+
+def _loader(splits: CandidateData, s: TrainSettings, seed: int, augment: Any = None) -> Any:
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
     gen = torch.Generator().manual_seed(seed)
-    return DataLoader(TensorDataset(splits.train_x, splits.train_y), batch_size=s.batch_size,
-                      shuffle=True, generator=gen)
+    loader = DataLoader(TensorDataset(splits.train_x, splits.train_y),
+                        batch_size=s.batch_size, shuffle=True, generator=gen)
+    return loader if augment is None else Augmented(loader, augment)
 
 
 def _make_optimizer(model: nn.Module, s: TrainSettings) -> torch.optim.Optimizer:
@@ -170,12 +186,12 @@ def _bare_recipe(code: str, model: nn.Module, s: TrainSettings) -> tuple[Any, An
 
 
 def train_bare(model: nn.Module, splits: CandidateData, s: TrainSettings, seed: int,
-               device: str, code: str = "") -> int:
+               device: str, code: str = "", augment: Any = None) -> int:
     """Train a bare-form model: its recipe (cross-entropy and the settings' optimizer unless
     the file carries a TRAIN_RECIPE), cosine schedule per step."""
     import torch
 
-    loader = _loader(splits, s, seed)
+    loader = _loader(splits, s, seed, augment)
     loss_fn, opt = _bare_recipe(code, model, s)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, s.epochs * len(loader)))
     for _ in range(s.epochs):
@@ -193,11 +209,11 @@ def train_bare(model: nn.Module, splits: CandidateData, s: TrainSettings, seed: 
 
 
 def train_lemur(model: Any, splits: CandidateData, s: TrainSettings, seed: int,
-                prm: dict[str, Any]) -> int:
+                prm: dict[str, Any], augment: Any = None) -> int:
     """Honour the LEMUR form: train_setup(prm), then learn(train_data) once per epoch."""
     model.train_setup(prm)
     guard = _guard_lemur(model)
-    loader = _loader(splits, s, seed)
+    loader = _loader(splits, s, seed, augment)
     for _ in range(s.epochs):
         model.train()
         model.learn(loader)
@@ -278,11 +294,13 @@ def warm_up() -> None:
 CHECK_ONLY = "check"  # EvalJob.op: stop after the pre-train check (parse .. parameter cap)
 
 
-def run_job(job: EvalJob, splits: CandidateData) -> dict[str, Any]:
+def run_job(job: EvalJob, splits: CandidateData, augment: Any = None) -> dict[str, Any]:
     """Check and train `job` here (only check it when `job.op` is "check"); return
     EvalResult fields (never raises for the candidate): the predictions on the validation
     (and, when asked, test) inputs as `outputs`, the weight shapes and timings as
-    `reported`/`metrics`. The accuracy is computed outside (`scoring.score`)."""
+    `reported`/`metrics`. The accuracy is computed outside (`scoring.score`). `augment`
+    (the augmentation task's) is applied to the training inputs only; it has a `close()`,
+    called before validation."""
     import torch
 
     from nasloop.sandbox.outputs import encode
@@ -318,10 +336,12 @@ def run_job(job: EvalJob, splits: CandidateData) -> dict[str, Any]:
         phase = "training"
         t1 = time.perf_counter()
         if form == "lemur":
-            epochs = train_lemur(model, splits, s, job.seed, prm)
+            epochs = train_lemur(model, splits, s, job.seed, prm, augment)
         else:
-            epochs = train_bare(model, splits, s, job.seed, job.device, job.code)
+            epochs = train_bare(model, splits, s, job.seed, job.device, job.code, augment)
         train_s = time.perf_counter() - t1
+        if augment is not None:
+            augment.close()
         phase = "validation"
         outputs = {"val": encode(trusted_predict(model, splits.val_x, splits.num_classes,
                                                  job.device))}

@@ -1,0 +1,47 @@
+"""A LoRA cycle of the tiny local model on better-than transform pairs: the next cycle
+generates with the adapter, and some of what it writes passes the sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nasloop.config import build_config
+from nasloop.finetune.store import CycleStore
+from nasloop.memory.archive import Archive
+from nasloop.rundir import RunDir
+from nasloop.runner import drive, new_run
+from nasloop.tasks.augmentation.corpus import TransformCorpusOptions, build_transform_corpus
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("peft")
+
+
+def test_a_lora_cycle_on_better_than_pairs(tiny_model: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "transforms.jsonl"
+    build_transform_corpus(corpus, TransformCorpusOptions(count=6, evaluate=True, jobs=2))
+    out = tmp_path / "run"
+    cfg = build_config({
+        "task": {"kind": "augmentation"},
+        "run": {"budget": 7},  # 3 seeds + 2 cycles of 2
+        "agents": {"generator": f"hf:{tiny_model}", "improver": "heuristic",
+                   "max_new_tokens": 200, "retries": 0, "temperature": 0.0, "mode": "full"},
+        "finetune": {"enabled": True, "every": 2, "corpus": str(corpus), "epochs": 120,
+                     "batch_size": 2, "learning_rate": 2e-2, "reliability_candidates": 0},
+    })
+    new_run(cfg, out)
+    summary = drive(cfg, out)
+    assert summary["status"] == "finished"
+    archive = Archive(out / RunDir.ARCHIVE)
+    try:
+        first = CycleStore(archive).cycles()[0]
+        cands = archive.candidates()
+    finally:
+        archive.close()
+    train = first["train"]
+    assert train["pairs"] >= 5 and train["last_loss"] < train["first_loss"]
+    tuned = [c for c in cands if c.origin.endswith("+cycle-1")]
+    assert len(tuned) == 2
+    assert any(c.status == "ok" and c.score is not None for c in tuned), \
+        [(c.status, c.failure_class, (c.code or "")[:200]) for c in tuned]

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 KINDS: dict[str, str] = {
     "image-classification": "nasloop.tasks.image_classification:ImageClassificationTask",
     "recipes": "nasloop.tasks.recipes:RecipesTask",
+    "restoration": "nasloop.tasks.restoration:RestorationTask",
 }
 DEFAULT_KIND = "image-classification"
 

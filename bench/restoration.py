@@ -1,7 +1,7 @@
 """Restoration under hardware constraints on noisy digits: the seeds and the best found, with
 and without distillation, side by side in one invocation, as Markdown.
 
-    .venv/bin/python bench/restoration.py [--budget 12] [--epochs 8] [--sigma 0.2]
+    .venv/bin/python bench/restoration.py [--budget 12] [--epochs 20] [--sigma 0.2]
                                           [--image-size 8] [--teacher-epochs 30]
 
 Runs two short heuristic searches (`nasloop run`, kind "restoration", in bench/out/) with the
@@ -45,7 +45,7 @@ def row(label: str, f: dict) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget", type=int, default=12)
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--sigma", type=float, default=0.2)
     ap.add_argument("--image-size", type=int, default=8)
     ap.add_argument("--teacher-epochs", type=int, default=30)

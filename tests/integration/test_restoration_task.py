@@ -46,7 +46,7 @@ def test_a_restoration_search_improves_psnr_over_the_seeds(tmp_path: Path) -> No
 
 
 def test_distillation_reports_teacher_student_and_retained_share(tmp_path: Path) -> None:
-    out, summary = _run(tmp_path, 3, 8, "distill = true\nalpha = 0.9\nteacher_epochs = 10\n")
+    out, summary = _run(tmp_path, 2, 8, "distill = true\nalpha = 0.9\nteacher_epochs = 5\n")
     d = summary["restoration"]["distillation"]
     assert d["student_psnr"] == summary["best_metric"]
     assert d["teacher_psnr"] > 0 and d["teacher_params"] > d["student_params"]

@@ -50,6 +50,7 @@ def summarize(
         "wall_s": round(wall_s, 3),
         "train_s": round(sum(c.train_s or 0.0 for c in valid), 3),
         "eval_s": round(sum(c.eval_wall_s or 0.0 for c in evaluated), 3),
+        **(archive.get_meta("task_summary") or {}),  # the task's own figures (after_run)
     }
 
 

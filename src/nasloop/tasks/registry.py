@@ -17,6 +17,7 @@ KINDS: dict[str, str] = {
     "recipes": "nasloop.tasks.recipes:RecipesTask",
     "ensemble": "nasloop.tasks.ensemble:EnsembleTask",
     "augmentation": "nasloop.tasks.augmentation:AugmentationTask",
+    "restoration": "nasloop.tasks.restoration:RestorationTask",
 }
 DEFAULT_KIND = "image-classification"
 

@@ -73,6 +73,12 @@ def detect_form(module: types.ModuleType) -> Form:
     return "lemur" if callable(getattr(module, "supported_hyperparameters", None)) else "bare"
 
 
+def output_shape(num_classes: int | tuple[int, ...]) -> tuple[int, ...]:
+    """A sample's output shape: ``(num_classes,)`` for a classifier, or the shape itself when
+    a tuple is given (an image-to-image model's ``(C, H, W)``)."""
+    return tuple(num_classes) if isinstance(num_classes, tuple) else (num_classes,)
+
+
 def instantiate(module: types.ModuleType, in_shape: Sequence[int], num_classes: int) -> Any:
     """Construct ``Net`` for the given input shape, in whichever form the file uses."""
     net_cls = module.Net
@@ -83,9 +89,9 @@ def instantiate(module: types.ModuleType, in_shape: Sequence[int], num_classes: 
                 prm.setdefault(key, 0.1)
         except Exception:  # noqa: BLE001
             pass
-        return net_cls(tuple(in_shape), (num_classes,), prm, "cpu")
+        return net_cls(tuple(in_shape), output_shape(num_classes), prm, "cpu")
     try:
-        return net_cls(tuple(in_shape), (num_classes,))
+        return net_cls(tuple(in_shape), output_shape(num_classes))
     except TypeError:
         return net_cls()
 
@@ -100,7 +106,7 @@ def forward_check(model: Any, in_shape: Sequence[int], num_classes: int) -> None
             out = model(torch.randn(*in_shape))
         except Exception as err:  # noqa: BLE001
             raise MutationError(f"forward fails: {type(err).__name__}: {err}") from None
-    expected = (in_shape[0], num_classes)
+    expected = (in_shape[0], *output_shape(num_classes))
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise MutationError(f"forward returns {got}, expected {expected}")

@@ -265,6 +265,11 @@ def _register() -> None:
     app.add_typer(study_app, name="study", help="Studies: evaluation grids outside a search.")
 
     app.add_typer(data_app, name="data", help="Datasets: the table, and preparing one.")
+
+    from nasloop.commands.suitability_cmd import suitability_app
+
+    app.add_typer(suitability_app, name="suitability",
+                  help="Which dataset suits a network: items, eval, LoRA training.")
     app.command("eval")(eval_command)
 
 

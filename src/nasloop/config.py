@@ -62,6 +62,30 @@ class DataConfig(_Section):
     image_size: int | None = Field(
         None, ge=4, le=1024, description="Serve the images at this side (default: the dataset's)."
     )
+    datasets: list[str] = Field(
+        default_factory=list,
+        description="Score every candidate on each of these datasets (2 or more; the first is "
+        "the one the agents' contract shows); empty: only `dataset`.",
+    )
+    score: str = Field(
+        "mean",
+        description="With several datasets: the score is 'mean' (of the accuracies), "
+        "'normalized' (mean of each accuracy over the best on that dataset so far) or a "
+        "dataset's name.",
+    )
+
+    @model_validator(mode="after")
+    def _datasets(self) -> DataConfig:
+        if len(self.datasets) == 1:
+            raise ValueError("datasets needs 2 or more names (one dataset: set `dataset`)")
+        if len(set(self.datasets)) != len(self.datasets):
+            raise ValueError("datasets names a dataset twice")
+        if self.score not in ("mean", "normalized", *self.datasets):
+            raise ValueError(f"score must be mean, normalized or one of datasets, not "
+                             f"{self.score!r}")
+        if self.datasets and self.datasets[0] != self.dataset:
+            return self.model_copy(update={"dataset": self.datasets[0]})
+        return self
 
 
 class TrainConfig(_Section):

@@ -103,3 +103,4 @@ def evaluate_cycle(
                 continue
             cid, t0 = pending.pop(handle)
             store_result(archive, res.task.objective, cid, result, time.perf_counter() - t0)
+    res.task.after_results(archive)

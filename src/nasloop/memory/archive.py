@@ -291,6 +291,12 @@ class Archive:
             ),
         )
 
+    def set_score(self, cid: int, score: float, metrics: dict[str, float]) -> None:
+        """Rewrite a trained candidate's score and metrics (scores relative to the whole
+        archive, such as normalised accuracy, change as the run goes)."""
+        self.db.execute("UPDATE candidates SET score=?, metrics=? WHERE id=? AND status='ok'",
+                        (score, json.dumps(metrics), cid))
+
     def start_eval(self, cid: int) -> None:
         """Count a submission to the sandbox (what shows that nothing was trained twice)."""
         self.db.execute(

@@ -161,6 +161,10 @@ class Task(ABC):
         """Typed mutations for the heuristic agents (None: the task has none)."""
         return None
 
+    def after_results(self, archive: Archive) -> None:  # noqa: B027
+        """Called after each evaluated batch is stored, before its triples: scores that
+        depend on the whole archive are brought up to date here; a no-op by default."""
+
     def after_cycle(self, run_dir: Path, archive: Archive, step: int) -> None:  # noqa: B027
         """Called after each recorded cycle (studies, extra files); a no-op by default."""
 

@@ -11,10 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nasloop.data.table import DatasetError, DatasetInfo, dataset_info, served
 from nasloop.tasks.base import MutationSpace, Objective, Task, TaskBrief
+from nasloop.tasks.image_classification import multidata
 from nasloop.tasks.image_classification.jobs import RUNNER
 from nasloop.tasks.image_classification.settings import DataSpec, TrainSettings
 
 if TYPE_CHECKING:
+    from nasloop.config import Config
+    from nasloop.memory.archive import Archive
     from nasloop.sandbox.job import EvalJob
     from nasloop.tasks.image_classification.analysis import AnalysisSandbox
 
@@ -48,6 +51,11 @@ class ImageClassificationTask(Task):
     objective = Objective(metric="val_accuracy", direction="max")
     defines, defines_what = NET, "class Net"  # what a candidate in an LLM answer defines
 
+    def __init__(self, config: Config, params: BaseModel | None = None) -> None:
+        super().__init__(config, params)
+        if multidata.is_multi(config.data):  # [data] datasets: see multidata
+            self.objective = multidata.objective(config.data)
+
     @property
     def dataset(self) -> DatasetInfo:
         """The configured dataset's table entry (ConfigError when unknown)."""
@@ -65,6 +73,11 @@ class ImageClassificationTask(Task):
 
     def line(self) -> str:
         d, t = self.dataset, self.config.train
+        if multidata.is_multi(self.config.data):
+            names = ", ".join(self.config.data.datasets)
+            return (f"image classification scored on each of {names} (inputs of each one's "
+                    f"shape; first: {d.shape}, {d.classes} classes); metric: "
+                    f"{self.objective.metric} after {t.epochs} epoch(s)")
         return (f"image classification on {d.name}: inputs {d.shape}, {d.classes} classes; "
                 f"metric: {self.objective.metric} after {t.epochs} epoch(s)")
 
@@ -118,6 +131,9 @@ class ImageClassificationTask(Task):
         from nasloop.sandbox.job import EvalJob
 
         c = self.config
+        if multidata.is_multi(c.data):
+            return multidata.multi_job(c, candidate_id, code, self.settings().model_dump(),
+                                       seed=seed, op=op)
         lim = c.sandbox.limits
         return EvalJob(
             candidate_id=candidate_id, code=code, runner=self.runner, op=op,
@@ -139,6 +155,10 @@ class ImageClassificationTask(Task):
         from nasloop.tasks.image_classification.analysis import close_all
 
         close_all()
+
+    def after_results(self, archive: Archive) -> None:
+        if multidata.is_multi(self.config.data) and self.config.data.score == "normalized":
+            multidata.rescore(archive)
 
     def mutation_space(self) -> MutationSpace | None:
         from nasloop.tasks.image_classification.space import ArchitectureSpace

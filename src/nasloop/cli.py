@@ -93,6 +93,7 @@ def run(
     """Run a search and write archive, checkpoints, best.py and summary.json into --out."""
     from nasloop.config import ConfigError, load_config
     from nasloop.runner import RunError, new_run, refuse_existing
+    from nasloop.sandbox.factory import check_isolation_policy
 
     if resume:
         if config or seed is not None or dataset or data_dir or generator or improver or task:
@@ -114,6 +115,7 @@ def run(
     try:
         cfg = load_config(config, overrides)
         refuse_existing(out)  # before any model is loaded
+        check_isolation_policy(cfg)
         agents = _agents(cfg)  # a model that cannot serve the run fails here, not mid-run
     except (ConfigError, RunError) as err:
         _fail(str(err))

@@ -255,7 +255,14 @@ class LimitsConfig(_Section):
     memory_mb: int = Field(
         6144, ge=256, le=4_194_304, description="Address-space limit per candidate (MiB)."
     )
-    threads: int = Field(1, ge=1, le=256, description="CPU threads each candidate may use.")
+    threads: int = Field(
+        1, ge=1, le=256, description="CPU threads each candidate may use (enforced: it is "
+        "pinned to that many CPUs)."
+    )
+    tmp_mb: int = Field(
+        256, ge=16, le=65_536, description="Its private /tmp in RAM (MiB); /dev/shm gets a "
+        "quarter of it."
+    )
 
 
 class SandboxConfig(_Section):
@@ -267,6 +274,11 @@ class SandboxConfig(_Section):
         "auto", description="bubblewrap when installed (auto), required (bwrap), or off (none)."
     )
     max_in_flight: int = Field(1, ge=1, le=1024, description="Candidates evaluated at once.")
+    allow_unisolated: bool = Field(
+        False,
+        description="Run LLM-written candidates even where bubblewrap is not usable (they can "
+        "then read the host's files and signal your processes; see README, The sandbox).",
+    )
 
 
 class ExecutorConfig(_Section):

@@ -21,7 +21,7 @@ from nasloop.inspect.tracing import env_callbacks
 from nasloop.memory.archive import Archive, Candidate
 from nasloop.memory.novelty import NoveltyIndex, from_bytes
 from nasloop.rundir import RunDir, RunLocked
-from nasloop.sandbox.factory import build_executor
+from nasloop.sandbox.factory import build_executor, check_isolation_policy
 from nasloop.summary import summarize, write_summary
 from nasloop.tasks.base import Task
 from nasloop.tasks.registry import build_task
@@ -54,6 +54,7 @@ def refuse_existing(out: Path) -> None:
 def new_run(config: Config, out: Path) -> str:
     """Create the run directory for a new search; refuse one that already holds a run."""
     refuse_existing(out)
+    check_isolation_policy(config)
     rd = RunDir(out)
     out.mkdir(parents=True, exist_ok=True)
     run_id = f"{out.resolve().name}-{uuid.uuid4().hex[:8]}"
@@ -144,7 +145,8 @@ def _drive(
 ) -> dict[str, Any]:
     try:
         callbacks = env_callbacks()  # Langfuse when its keys are set; else none
-    except InspectError as err:
+        check_isolation_policy(config)
+    except (InspectError, ConfigError) as err:
         raise RunError(str(err)) from None
     task = build_task(config)
     rd = RunDir(out)

@@ -131,6 +131,7 @@ def test_a_run_of_poison_pill_seeds_finishes_and_resumes(tmp_path: Path) -> None
     for args in (("trace", str(out)), ("show", str(out), "3"), ("report", str(out))):
         shown = nasloop(*args)
         assert shown.returncode == 0, (args, shown.stderr[-2000:])
+        assert "\x1b" not in shown.stdout and "\x07" not in shown.stdout, args
     db = sqlite3.connect(out / "archive.sqlite")
     rows = db.execute("SELECT origin, status, failure_class, score FROM candidates "
                       "ORDER BY step").fetchall()

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from nasloop.sandbox import bwrap, procs
 from nasloop.sandbox.failures import FailureClass
+from nasloop.sandbox.forkserver import TEMPLATE_NAME
 from nasloop.sandbox.job import EvalJob, EvalResult
 from nasloop.sandbox.pending import Pending, PendingJobs
 from nasloop.sandbox.prepared import PrepareError, prepare_job
@@ -101,6 +102,7 @@ class _Slot(threading.Thread):
     def __init__(self, owner: LocalExecutor, index: int) -> None:
         super().__init__(name=f"nasloop-sandbox-{index}", daemon=True)
         self.owner = owner
+        self.index = index
         self.worker: WorkerProcess | None = None
         self.worker_paths: list[str] = []
         self.worker_hidden: list[str] = []
@@ -138,7 +140,7 @@ class _Slot(threading.Thread):
         keep = sorted(set(paths) | set(self.worker_paths))
         hide = sorted(set(hidden) | set(self.worker_hidden))
         try:
-            worker = WorkerProcess(self.owner.use_bwrap, runner, keep, hide)
+            worker = WorkerProcess(self.owner.use_bwrap, runner, keep, hide, self.index)
         except (WorkerStartError, TimeoutError, OSError, ValueError) as exc:
             return str(exc)
         with self.lock:
@@ -279,7 +281,7 @@ class LocalExecutor(PendingJobs):
             if worker is not None and worker.alive():
                 top = procs.below_bwrap(worker.proc.pid)
                 found += [p for p in procs.descendants(top) if procs.alive(p)
-                          and procs.comm(p) != IDLE_NAME.decode()]
+                          and procs.comm(p) not in (IDLE_NAME.decode(), TEMPLATE_NAME.decode())]
         return found
 
     def __enter__(self) -> LocalExecutor:

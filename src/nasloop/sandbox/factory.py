@@ -4,8 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from nasloop.config import Config
+from nasloop.config import Config, ConfigError
+from nasloop.sandbox import bwrap
 from nasloop.sandbox.executor import Executor, LocalExecutor
+
+
+def check_isolation_policy(config: Config) -> None:
+    """LLM-written candidates run only inside bubblewrap unless the user opted in
+    (`sandbox.allow_unisolated`); ConfigError before anything starts otherwise. Ray nodes
+    decide for themselves (each says which isolation it used)."""
+    sb = config.sandbox
+    if config.executor.kind != "local" or sb.allow_unisolated:
+        return
+    if config.agents.model_of("generator") == "heuristic":
+        return
+    if sb.isolation == "none" or (sb.isolation == "auto" and bwrap.bwrap_path() is None):
+        raise ConfigError(
+            "sandbox.isolation: LLM-written candidates run only inside bubblewrap, which is "
+            f"{'switched off' if sb.isolation == 'none' else 'not usable here'}; install it "
+            "(apt-get install -y bubblewrap) or set sandbox.allow_unisolated = true")
 
 
 def build_executor(config: Config, runner: str, **ray_init: Any) -> Executor:

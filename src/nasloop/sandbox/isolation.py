@@ -1,8 +1,9 @@
 """What a candidate process does to itself before running candidate code: limits, a minimal
 environment, dropped privileges, and an audit hook that refuses forbidden operations.
 
-The kernel-level parts (rlimits, own session, bubblewrap namespaces) are the real
-boundary; the audit hook only turns polite attempts into a clear `forbidden-operation`.
+The kernel-level parts (bubblewrap's namespaces, nasloop.sandbox.confine's private /tmp,
+capabilities and seccomp filter, rlimits, own session) are the real boundary; the audit
+hook only turns polite attempts into a clear `forbidden-operation`.
 """
 
 from __future__ import annotations
@@ -108,11 +109,17 @@ def drop_privileges(paths: list[str]) -> int:
 
 
 def setup_child(tmp: str, log_fd: int, keep_fd: int, memory_mb: int, cpu_s: float,
-                device: str, threads: int, owned: list[str]) -> int:
-    """Everything the forked candidate child does before any candidate code runs.
+                device: str, threads: int, owned: list[str], slot: int = 0) -> int:
+    """Everything the forked candidate process does before any candidate code runs.
 
     New session, death signal tied to the worker, stdio to `log_fd`, every other fd closed
-    except `keep_fd` (moved to 3, returned), minimal env, limits, no privileges."""
+    except `keep_fd` (moved to 3, returned), minimal env, `nobody` where possible, limits,
+    `threads` CPUs, no capabilities, no new privileges, the seccomp filter (its private /tmp
+    was mounted when it was forked: see nasloop.sandbox.confine)."""
+    import pyseccomp  # noqa: F401 - loaded while the interpreter is surely readable
+
+    from nasloop.sandbox import confine
+
     parent = os.getppid()
     os.setsid()
     procs.prctl(procs.PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -135,9 +142,13 @@ def setup_child(tmp: str, log_fd: int, keep_fd: int, memory_mb: int, cpu_s: floa
     import tempfile
 
     tempfile.tempdir = tmp
+    confine.drop_bounding_set()
     uid = drop_privileges(owned)
     apply_limits(memory_mb, cpu_s, device, uid)
+    confine.pin_cpus(threads, slot)
+    confine.drop_all_capabilities()
     procs.prctl(procs.PR_SET_NO_NEW_PRIVS, 1)
+    confine.install_seccomp()
     sys.dont_write_bytecode = True
     return 3
 

@@ -25,7 +25,8 @@ class EvalJob(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)  # the task's settings
     time_limit_s: float = 120.0  # wall-clock budget for check + training + validation
     memory_limit_mb: int = 6144  # address-space limit of the candidate process
-    threads: int = 1  # CPU threads the candidate may use
+    threads: int = 1  # CPU threads (and CPUs) the candidate may use
+    tmp_mb: int = 256  # its private /tmp (and a quarter of it for /dev/shm), in RAM
     device: str = "cpu"
 
 

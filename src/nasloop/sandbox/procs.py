@@ -52,8 +52,9 @@ def _ppids() -> dict[int, int]:
     return out
 
 
-def descendants(root: int) -> list[int]:
-    """All live descendants of `root` (not `root` itself)."""
+def descendants(root: int, spare: set[int] | frozenset[int] = frozenset()) -> list[int]:
+    """All descendants of `root` (not `root` itself), leaving out the `spare` processes and
+    everything below them."""
     parents = _ppids()
     children: dict[int, list[int]] = {}
     for pid, ppid in parents.items():
@@ -62,7 +63,7 @@ def descendants(root: int) -> list[int]:
     stack = list(children.get(root, []))
     while stack:
         pid = stack.pop()
-        if pid in found:
+        if pid in found or pid in spare:
             continue
         found.append(pid)
         stack.extend(children.get(pid, []))
@@ -87,18 +88,19 @@ def reap_children() -> None:
 
 
 def kill_tree(root: int, include_root: bool = False, reap: bool = True,
-              limit_s: float = 20.0) -> None:
+              limit_s: float = 20.0, spare: set[int] | frozenset[int] = frozenset()) -> None:
     """Freeze then SIGKILL every descendant of `root` (and `root` if asked), until none is
     left alive (a SIGKILLed process with a large address space takes a while to go).
 
-    Freezing first (SIGSTOP) stops a fork loop from outrunning the killer. With `reap`, also
+    Freezing first (SIGSTOP) stops a fork loop from outrunning the killer. The `spare`
+    processes and what is below them are left alone. With `reap`, also
     reaps any exited child of this process (only for processes that own all their children,
     like the worker; never in the orchestrator).
     """
     deadline = time.monotonic() + limit_s
     pause = 0.001
     while time.monotonic() < deadline:
-        pids = descendants(root)
+        pids = descendants(root, spare)
         if include_root:
             pids.append(root)
         live = [p for p in pids if _alive(p)]

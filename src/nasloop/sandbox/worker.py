@@ -22,10 +22,10 @@ import sys
 import time
 from typing import Any
 
-from nasloop.sandbox import procs
+from nasloop.sandbox import forkserver, procs
 from nasloop.sandbox.classify import classify_exit
 from nasloop.sandbox.failures import FailureClass
-from nasloop.sandbox.zygote import Zygote, ZygoteKey, fork_zygote, zygote_key
+from nasloop.sandbox.zygote import Zygote, ZygoteKey, spawn_zygote, zygote_key
 
 RESULT_CAP = 64 * 2**20  # one result line, outputs included (see sandbox.outputs)
 LOG_TAIL = 2000
@@ -69,11 +69,14 @@ def load_runner(path: str) -> Any:
 class Worker:
     """State of one worker process: its task runner, data cache and protocol pipes."""
 
-    def __init__(self, out_fd: int, runner: Any) -> None:
+    def __init__(self, out_fd: int, runner: Any, root: forkserver.Template | None = None,
+                 slot: int = 0) -> None:
         self.out_fd = out_fd
         self.runner = runner
+        self.root = root if root is not None else forkserver.start_root(runner)
+        self.slot = slot
         self.reader = LineReader(0)
-        self.cache: dict[tuple[Any, ...], Any] = {}
+        self.templates: dict[tuple[Any, ...], forkserver.Template] = {}
         self.in_pidns = os.environ.get("NASLOOP_PIDNS") == "1"
         self.cancelled: set[str] = set()  # tokens cancelled before their job arrived
         self.zygote: Zygote | None = None
@@ -84,26 +87,42 @@ class Worker:
         while data:
             data = data[os.write(self.out_fd, data):]
 
-    def data(self, job: Any) -> Any:
-        """The data `job` needs, loaded by the runner once per key (two keys kept)."""
+    def template(self, job: Any) -> forkserver.Template:
+        """The data template holding `job`'s data, loaded once per key (two keys kept). It is
+        asked for with the job's data spec only: no template ever sees candidate code."""
         key = self.runner.data_key(job)
-        if key not in self.cache:
-            if len(self.cache) >= 2:
-                self.cache.pop(next(iter(self.cache)))
-            self.cache[key] = self.runner.load(job)
-        return self.cache[key]
+        tmpl = self.templates.get(key)
+        if tmpl is not None and not tmpl.alive():
+            self.templates.pop(key).stop()
+            tmpl = None
+        if tmpl is None:
+            if len(self.templates) >= 2:
+                self.templates.pop(next(iter(self.templates))).stop()
+            if not self.root.alive():
+                self.root.stop()
+                self.root = forkserver.start_root(self.runner)
+            spec = job.model_copy(update={"code": "", "candidate_id": -1, "params": {}})
+            tmpl = forkserver.new_data_template(self.root, spec.model_dump(), key)
+            self.templates[key] = tmpl
+        return tmpl
+
+    def spared(self) -> set[int]:
+        """Processes cleanup must leave alone: the templates (they never run candidates)."""
+        return {self.root.pid, *(t.pid for t in self.templates.values())}
 
     def cleanup(self) -> None:
         """Kill everything the candidate left: descendants, and in a private pid
-        namespace every process but pid 1 and this worker (and any idle zygote)."""
+        namespace every process but pid 1, this worker and its templates (and any idle
+        zygote)."""
         if self.zygote is not None:
             self.zygote.discard()
             self.zygote = None
-        procs.kill_tree(os.getpid())
+        spared = self.spared()
+        procs.kill_tree(os.getpid(), spare=spared)
         if self.in_pidns:  # nothing else belongs in this namespace: kill whatever is left
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
-                pids = [p for p in procs.namespace_pids() if procs.alive(p)]
+                pids = [p for p in procs.namespace_pids() if procs.alive(p) and p not in spared]
                 if not pids:
                     break
                 for pid in pids:
@@ -143,13 +162,14 @@ class Worker:
                 self.current = None
 
     def prefork(self, job: Any) -> None:
-        """Fork the next candidate process now, while idle (with `job`'s data in memory)."""
+        """Have the next candidate process forked now, while idle (from the template that
+        holds `job`'s data)."""
         if self.zygote is None:
-            key = zygote_key(self.runner.data_key(job), job.device)
-            self.zygote = fork_zygote(key, self.runner, self.data(job), [self.out_fd, 0])
+            key = zygote_key(self.runner.data_key(job), job)
+            self.zygote = spawn_zygote(key, self.template(job), job, self.slot)
 
     def take_zygote(self, job: Any) -> Zygote:
-        key: ZygoteKey = zygote_key(self.runner.data_key(job), job.device)
+        key: ZygoteKey = zygote_key(self.runner.data_key(job), job)
         zyg, self.zygote = self.zygote, None
         if zyg is not None and (zyg.key != key or not procs.alive(zyg.pid)):
             zyg.discard()
@@ -236,6 +256,18 @@ def _tail(path: str) -> str | None:
     return text or None
 
 
+PR_SET_DUMPABLE = 4
+
+
+def own_limits() -> dict[int, tuple[int, int]]:
+    """This process's resource limits (a change means a candidate reached the worker)."""
+    import resource
+
+    names = ("RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_AS", "RLIMIT_CPU", "RLIMIT_FSIZE",
+             "RLIMIT_STACK", "RLIMIT_CORE", "RLIMIT_MEMLOCK")
+    return {getattr(resource, n): resource.getrlimit(getattr(resource, n)) for n in names}
+
+
 def _on_term(signum: int, frame: Any) -> None:
     procs.kill_tree(os.getpid())
     os._exit(0)
@@ -247,14 +279,23 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     procs.prctl(procs.PR_SET_CHILD_SUBREAPER, 1)
+    procs.prctl(PR_SET_DUMPABLE, 0)  # no /proc/PID/mem or ptrace for same-uid processes
     out_fd = os.dup(1)
     os.dup2(2, 1)  # stray prints must not corrupt the protocol
+    try:
+        import pyseccomp  # noqa: F401 - candidate processes load their filter with it
+    except (ImportError, OSError, RuntimeError) as exc:
+        sys.exit(f"the sandbox needs libseccomp (apt-get install -y libseccomp2) and "
+                 f"pyseccomp: {exc}")
     import torch
 
     torch.set_num_threads(1)  # no thread pool in the worker: forking after one is unsafe
     runner = load_runner(sys.argv[1])
     runner.preload()
-    worker = Worker(out_fd, runner)
+    # the root template is forked before any job is read: candidates never inherit one
+    worker = Worker(out_fd, runner, forkserver.start_root(runner),
+                    slot=int(os.environ.get("NASLOOP_SLOT", "0")))
+    limits = own_limits()
     worker.send({"ready": os.getpid()})
     while True:
         line = worker.reader.readline()
@@ -272,12 +313,18 @@ def main() -> None:
                           "failure_class": FailureClass.INFRASTRUCTURE.value}
             worker.send({"result": result})
             worker.finish()
+            if own_limits() != limits or not worker.root.alive():
+                # a candidate reached the worker: it is replaced before the next job
+                worker.send({"clean": True, "damaged": True})
+                break
             with contextlib.suppress(Exception):  # the next job retries and reports it
                 from nasloop.sandbox.job import EvalJob
 
                 worker.prefork(EvalJob.model_validate(msg["job"]))
             worker.send({"clean": True})  # nothing of the candidate is left; ready again
     worker.cleanup()
+    for tmpl in [worker.root, *worker.templates.values()]:
+        tmpl.stop()
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ class WorkerProcess:
     the thread that spawned it."""
 
     def __init__(self, use_bwrap: bool, runner: str, read_only: Sequence[str] = (),
-                 hidden: Sequence[str] = ()) -> None:
+                 hidden: Sequence[str] = (), slot: int = 0) -> None:
         self.read_only = sorted({str(Path(p).resolve()) for p in read_only})
         self.hidden = sorted({str(Path(p).resolve()) for p in hidden})
         self._err = tempfile.TemporaryFile(prefix="nasloop-worker-")
@@ -54,6 +54,7 @@ class WorkerProcess:
         home = "/tmp" if use_bwrap else tempfile.gettempdir()
         env = minimal_env(os.environ, home)
         env["PYTHONPATH"] = package_root()
+        env["NASLOOP_SLOT"] = str(slot)  # which CPUs its candidates are pinned to
         env["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # is_available() must not poison fork()
         cmd = [sys.executable, "-m", "nasloop.sandbox.worker", runner]
         if use_bwrap:
@@ -124,6 +125,8 @@ class WorkerProcess:
             raise WorkerDied(self.stderr_tail())
         if not msg.get("clean"):
             raise WorkerDied(f"unexpected message from the worker: {str(msg)[:200]}")
+        if msg.get("damaged"):  # replaced before the next candidate
+            raise WorkerDied("a candidate changed the worker's limits or templates")
 
     def cancel(self, token: str) -> None:
         """Ask the worker to kill the candidate running under `token` (if it still is)."""

@@ -1,9 +1,10 @@
 """Pre-forked candidate processes.
 
-The worker forks the next candidate process while it is idle (between jobs), so the
-~30-100 ms that forking a process with torch loaded costs is not on the caller's path.
-The fork waits, with no candidate code loaded, until the worker writes it a job; then it
-isolates itself, runs the trainer, writes its result and exits.
+The worker has the next candidate process forked while it is idle (between jobs), so the
+~30-100 ms that forking a process with torch loaded costs is not on the caller's path. It is
+forked from a template that never saw a job (nasloop.sandbox.forkserver), takes a private
+/tmp, and waits, with no candidate code loaded, until the worker writes it a job; then it
+confines itself, runs the task runner, writes its result and exits.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import shutil
 import signal
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from nasloop.sandbox import procs
 from nasloop.sandbox.failures import FailureClass
 
-ZygoteKey = tuple[Any, str]  # the runner's data key, device kind
+ZygoteKey = tuple[Any, str, int]  # the runner's data key, device kind, /tmp MiB
 IDLE_NAME = b"nasloop-zygote"  # /proc/PID/comm of a fork that has not received a job
 BUSY_NAME = b"nasloop-cand"
 
@@ -67,9 +69,10 @@ class Zygote:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def zygote_key(data_key: tuple[Any, ...], device: str) -> ZygoteKey:
-    """Which pre-forked process can take a job: the data it holds, the device kind."""
-    return (data_key, "cuda" if device.startswith("cuda") else "cpu")
+def zygote_key(data_key: tuple[Any, ...], job: Any) -> ZygoteKey:
+    """Which pre-forked process can take a job: the data it holds, the device kind it warmed
+    up for, the size of its private /tmp."""
+    return (data_key, "cuda" if job.device.startswith("cuda") else "cpu", job.tmp_mb)
 
 
 def _warm_cpu() -> None:
@@ -88,41 +91,56 @@ def _warm_cpu() -> None:
         opt.step()
 
 
-def fork_zygote(key: ZygoteKey, runner: Any, data: Any, close_in_child: list[int]) -> Zygote:
-    """Fork a candidate process holding the runner and `data`; it blocks until sent a job."""
+def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int) -> Zygote:
+    """Have `template` (a data template, see forkserver) fork a candidate process for jobs
+    like `job`; it blocks until sent a job. The worker keeps its pipes' other ends."""
     tmp = tempfile.mkdtemp(prefix="nasloop-cand-")
     log_path = os.path.join(tmp, "candidate.log")
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     result_r, result_w = os.pipe()
     job_r, job_w = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    own_name = procs.comm(os.getpid()).encode()
-    procs.set_name(IDLE_NAME)  # inherited at fork: the child is named idle from its start
-    pid = os.fork()
-    if pid != 0:
-        procs.set_name(own_name)
-    else:  # never returns
-        try:
-            os.close(job_w)
-            os.close(result_r)
-            for fd in close_in_child:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            procs.prctl(procs.PR_SET_PDEATHSIG, signal.SIGKILL)
-            if key[1] == "cpu":
-                with contextlib.suppress(Exception):
-                    _warm_cpu()
-            job_json = _read_all(job_r)
-            if not job_json.strip():
+    try:
+        answer = template.ask({"op": "fork", "tmp": tmp, "tmp_mb": job.tmp_mb,
+                               "device": key[1], "slot": slot}, [job_r, result_w, log_fd])
+    except BaseException:
+        for fd in (result_r, job_w):
+            os.close(fd)
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        for fd in (job_r, result_w, log_fd):
+            os.close(fd)
+    return Zygote(int(answer["pid"]), key, tmp, log_path, job_w, result_r)
+
+
+def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r: int,
+                result_w: int, log_fd: int) -> None:
+    """Body of a pre-forked candidate process (never returns). It waits to be re-parented
+    to the worker, takes its private /tmp while it is still single-threaded, warms up, then
+    blocks until the worker sends a job."""
+    try:
+        deadline = time.monotonic() + 10
+        while os.getppid() != worker:  # the middle process is exiting
+            if time.monotonic() > deadline:
                 os._exit(0)
-            procs.set_name(BUSY_NAME)
-        except BaseException:  # noqa: BLE001
-            os._exit(71)
-        _candidate(job_json, runner, data, tmp, log_path, log_fd, result_w)
-    for fd in (job_r, result_w, log_fd):
-        os.close(fd)
-    return Zygote(pid, key, tmp, log_path, job_w, result_r)
+            time.sleep(0.0005)
+        procs.prctl(procs.PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != worker:
+            os._exit(0)
+        from nasloop.sandbox import confine
+
+        tmp = str(spec["tmp"])
+        confine.private_tmp([tmp], int(spec["tmp_mb"]), max(16, int(spec["tmp_mb"]) // 4))
+        if spec.get("device") == "cpu":
+            with contextlib.suppress(Exception):
+                _warm_cpu()
+        job_json = _read_all(job_r)
+        if not job_json.strip():
+            os._exit(0)
+        procs.set_name(BUSY_NAME)
+    except BaseException:  # noqa: BLE001
+        os._exit(71)
+    _candidate(job_json, runner, data, tmp, log_fd, result_w, int(spec.get("slot", 0)))
 
 
 def _read_all(fd: int) -> bytes:
@@ -135,8 +153,8 @@ def _read_all(fd: int) -> bytes:
     return data
 
 
-def _candidate(job_json: bytes, runner: Any, data: Any, tmp: str, log_path: str, log_fd: int,
-               result_fd: int) -> None:
+def _candidate(job_json: bytes, runner: Any, data: Any, tmp: str, log_fd: int,
+               result_fd: int, slot: int) -> None:
     """Body of the candidate process: isolate, run, write the result, _exit."""
     code = 0
     try:
@@ -147,7 +165,7 @@ def _candidate(job_json: bytes, runner: Any, data: Any, tmp: str, log_path: str,
         out = isolation.setup_child(
             tmp, log_fd, result_fd, job.memory_limit_mb,
             job.time_limit_s * (max(job.threads, 1) + 1), job.device, job.threads,
-            owned=[tmp, log_path])
+            owned=[tmp], slot=slot)
         import torch
 
         torch.set_num_threads(max(job.threads, 1))

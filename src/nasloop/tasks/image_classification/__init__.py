@@ -142,7 +142,7 @@ class ImageClassificationTask(Task):
                           channels=c.data.channels, image_size=c.data.image_size).model_dump(),
             params=self.settings().model_dump(),
             time_limit_s=lim.time_s, memory_limit_mb=lim.memory_mb, threads=lim.threads,
-            device=c.train.device)
+            tmp_mb=lim.tmp_mb, device=c.train.device)
 
     def analysis(self) -> AnalysisSandbox:
         """The sandbox the architecture mutations are worked out in (the run's isolation)."""

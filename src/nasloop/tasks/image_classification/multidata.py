@@ -86,7 +86,7 @@ def multi_job(config: Config, candidate_id: int, code: str, params: dict[str, An
                    seed=config.run.seed if seed is None else seed,
                    data={"datasets": specs(config)}, params=params,
                    time_limit_s=lim.time_s * n, memory_limit_mb=lim.memory_mb,
-                   threads=lim.threads, device=config.train.device)
+                   threads=lim.threads, tmp_mb=lim.tmp_mb, device=config.train.device)
 
 
 def _sub_job(job: EvalJob, i: int) -> EvalJob:

@@ -136,7 +136,8 @@ class RestorationTask(Task):
             candidate_id=candidate_id, code=code, runner=self.runner, op=op,
             seed=c.run.seed if seed is None else seed, data=self.data_spec().model_dump(),
             params=self.settings().model_dump(), time_limit_s=lim.time_s,
-            memory_limit_mb=lim.memory_mb, threads=lim.threads, device=c.train.device)
+            memory_limit_mb=lim.memory_mb, threads=lim.threads, tmp_mb=lim.tmp_mb,
+            device=c.train.device)
 
     def mutation_space(self) -> MutationSpace | None:
         from nasloop.tasks.restoration.space import RestorationSpace

@@ -1,0 +1,206 @@
+"""Kernel-level confinement a candidate process applies to itself before any candidate code.
+
+In order (each step needs the privileges the next one gives up):
+
+1. `private_tmp`: its own mount namespace (a nested user namespace gives the right to mount
+   when not root) where every mount is read-only and /tmp and /dev/shm are fresh,
+   size-limited tmpfs, so nothing crosses from one candidate to the next, the RAM they can
+   fill is bounded, and the host's files stay as they are even without bubblewrap;
+2. `pin_cpus`: CPU affinity to the job's thread count, so `threads` is enforced, not advice;
+3. `drop_all_capabilities`: bounding, ambient, effective, permitted and inheritable sets
+   emptied (root has already become `nobody` where the interpreter is readable by it);
+4. `install_seccomp`: a libseccomp filter (pyseccomp) that refuses mount, ptrace, keyrings,
+   bpf, modules, namespaces, raw devices, io_uring, affinity changes, other processes'
+   limits, and every socket but AF_UNIX. It is inherited by every child and can
+   never be removed.
+
+The audit hook (nasloop.sandbox.isolation) stays as a polite first line; these are the wall.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from collections.abc import Sequence
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 1 << 18
+PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
+PR_SET_DUMPABLE = 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+# clone(2) flags that make a new namespace (NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID,
+# NEWNET): refused to candidates, as are unshare and setns
+_CLONE_NEW = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000,
+              0x40000000)
+AF_UNIX = 1
+
+# Syscalls a candidate never needs, refused with EPERM.
+DENIED = (
+    "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
+    "fsconfig", "fsmount", "fspick", "mount_setattr", "unshare", "setns",
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    "add_key", "request_key", "keyctl", "bpf", "perf_event_open", "userfaultfd",
+    "init_module", "finit_module", "delete_module", "kexec_load", "kexec_file_load",
+    "mknod", "mknodat", "iopl", "ioperm", "reboot", "swapon", "swapoff", "syslog", "acct",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "quotactl",
+    "open_by_handle_at", "name_to_handle_at", "io_uring_setup", "io_uring_enter",
+    "io_uring_register", "sched_setaffinity", "setpriority", "lookup_dcookie",
+    "vhangup", "personality", "uselib", "nfsservctl",
+)
+
+
+class ConfineError(RuntimeError):
+    """A confinement step failed: the candidate must not run (the sandbox's fault)."""
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise ConfineError(f"{what}: {os.strerror(err)} (errno {err})")
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(text)
+
+
+def private_tmp(paths: Sequence[str], tmp_mb: int, shm_mb: int) -> None:
+    """Enter a new mount namespace (in a nested user namespace when not root) and mount a
+    fresh tmpfs of `tmp_mb` MiB on /tmp and of `shm_mb` MiB on /dev/shm; then recreate each
+    of `paths` (the candidate's working dir) inside the new /tmp. Single-threaded callers only
+    (a user namespace cannot be entered by a threaded process)."""
+    libc = _libc()
+    uid, gid = os.geteuid(), os.getegid()
+    if uid == 0:
+        _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    else:
+        _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare(CLONE_NEWUSER|CLONE_NEWNS)")
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+    readonly_mounts()
+    for target, size in (("/tmp", tmp_mb), ("/dev/shm", shm_mb)):
+        opts = f"size={size}m,nr_inodes=16384,mode=1777".encode()
+        _check(libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts),
+               f"mount a private tmpfs on {target}")
+    for path in paths:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+
+
+_KEEP_WRITABLE = ("/proc", "/sys", "/dev")  # pseudo-filesystems and device nodes
+_FLAGS = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": 0x8, "noatime": 0x400,
+          "nodiratime": 0x800, "relatime": 1 << 21}
+MS_RDONLY, MS_REMOUNT, MS_BIND = 0x1, 0x20, 0x1000
+
+
+def _mounts() -> list[tuple[str, int]]:
+    """(mount point, per-mount flags to keep) of every mount this process sees."""
+    out = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            fields = line.split()
+            point = fields[4].encode().decode("unicode_escape")  # \040 and friends
+            flags = 0
+            for opt in fields[5].split(","):
+                flags |= _FLAGS.get(opt, 0)
+            out.append((point, flags))
+    return out
+
+
+def readonly_mounts() -> None:
+    """Remount every mount of this (private) namespace read-only, but /proc, /sys and /dev,
+    so the host's files cannot be changed even without bubblewrap. Flags the kernel locks
+    (nosuid, nodev, noexec, atime) are kept, as it requires."""
+    libc = _libc()
+    for point, flags in _mounts():
+        if any(point == k or point.startswith(k + "/") for k in _KEEP_WRITABLE):
+            continue
+        ret = libc.mount(None, point.encode(), None,
+                         MS_REMOUNT | MS_BIND | MS_RDONLY | flags, None)
+        if ret != 0 and point == "/":
+            _check(ret, "remount / read-only")
+
+
+def pin_cpus(threads: int, slot: int = 0) -> list[int]:
+    """Restrict this process (and all it starts) to `threads` of the CPUs it may use, picked
+    by `slot` so that concurrent workers do not share them while there are enough."""
+    allowed = sorted(os.sched_getaffinity(0))
+    n = max(1, min(threads, len(allowed)))
+    cpus = sorted({allowed[(slot * n + k) % len(allowed)] for k in range(n)})
+    os.sched_setaffinity(0, cpus)
+    return cpus
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def _last_cap() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as fh:
+            return int(fh.read())
+    except (OSError, ValueError):
+        return 63
+
+
+def drop_bounding_set() -> None:
+    """Empty the capability bounding set and the ambient set (needs CAP_SETPCAP, so before
+    the uid changes; without it there is nothing to drop that could be regained)."""
+    libc = _libc()
+    for cap in range(_last_cap() + 1):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+
+
+def drop_all_capabilities() -> None:
+    """Empty every capability set of this thread. Idempotent."""
+    drop_bounding_set()
+    libc = _libc()
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(libc.capset(ctypes.byref(header), data), "capset(empty)")
+
+
+def capabilities() -> dict[str, int]:
+    """This process's capability sets as read from /proc/self/status (CapEff, CapBnd, ...)."""
+    out: dict[str, int] = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("Cap"):
+                name, value = line.split(":", 1)
+                out[name] = int(value.strip(), 16)
+    return out
+
+
+def install_seccomp() -> None:
+    """Load the candidate's syscall filter (set no_new_privs first). Resource limits may only
+    be changed on this process itself; namespace flags are refused to clone(2) as well."""
+    import pyseccomp as sc
+
+    eperm = sc.ERRNO(errno.EPERM)
+    filt = sc.SyscallFilter(defaction=sc.ALLOW)
+    for name in DENIED:
+        try:
+            filt.add_rule(eperm, name)
+        except (RuntimeError, ValueError, OSError):
+            continue  # a syscall this kernel/arch does not have
+    filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # glibc falls back to clone(2)
+    for flag in _CLONE_NEW:
+        filt.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    filt.add_rule(eperm, "socket", sc.Arg(0, sc.NE, AF_UNIX))
+    # limits of other processes (the worker's, say) are out of reach: pid 0 means "myself"
+    filt.add_rule(eperm, "prlimit64", sc.Arg(0, sc.NE, 0))
+    filt.add_rule(eperm, "prctl", sc.Arg(0, sc.EQ, PR_SET_DUMPABLE), sc.Arg(1, sc.NE, 0))
+    filt.load()

@@ -1,0 +1,118 @@
+"""The candidate's kernel-level confinement, applied in a forked child of the test: a fresh
+/tmp, read-only mounts, no capabilities, the seccomp filter; the bubblewrap layout that lets
+`nobody` reach an interpreter under a mode-700 directory; and the policy that refuses
+LLM-written candidates without bubblewrap."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from nasloop.config import ConfigError, build_config
+from nasloop.sandbox import bwrap, confine, factory
+
+
+def in_child(fn) -> dict:
+    """Run `fn` in a forked child; its JSON-able return value (or its error)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            out = {"ok": fn()}
+        except BaseException as exc:  # noqa: BLE001
+            out = {"error": f"{type(exc).__name__}: {exc}"}
+        os.write(w, json.dumps(out).encode())
+        os._exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.waitpid(pid, 0)
+    return json.loads(data)
+
+
+def test_confined_child_has_a_fresh_tmp_no_caps_and_no_network(tmp_path: Path) -> None:
+    marker = Path("/tmp") / f"nasloop-confine-{os.getpid()}"
+    marker.write_text("host")
+    outside = tmp_path / "host-file"
+
+    def body() -> dict:
+        import pyseccomp  # noqa: F401 - loaded before the filter, as the sandbox does
+
+        confine.private_tmp(["/tmp/cand"], 16, 16)
+        seen = sorted(os.listdir("/tmp"))
+        confine.drop_all_capabilities()
+        os.environ["X"] = "1"
+        from nasloop.sandbox import procs
+
+        procs.prctl(procs.PR_SET_NO_NEW_PRIVS, 1)
+        confine.install_seccomp()
+        got = {"tmp": seen, "caps": confine.capabilities()}
+        try:
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            got["inet"] = True
+        except OSError:
+            got["inet"] = False
+        try:
+            outside.write_text("pwned")
+            got["host_write"] = True
+        except OSError:
+            got["host_write"] = False
+        Path("/tmp/cand/ok").write_text("fine")
+        return got
+
+    got = in_child(body)
+    marker.unlink()
+    assert "error" not in got, got
+    ok = got["ok"]
+    assert ok["tmp"] == ["cand"]  # not the host's /tmp
+    assert all(v == 0 for v in ok["caps"].values()), ok["caps"]
+    assert ok["inet"] is False and ok["host_write"] is False
+    assert not outside.exists()
+
+
+def test_a_closed_directory_is_replaced_by_a_tmpfs_with_the_interpreter_bound_back() -> None:
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(dir="/var/tmp"))  # pytest's tmp_path sits in a closed dir
+    base.chmod(0o755)
+    try:
+        _check_layout(base)
+    finally:
+        shutil.rmtree(base)
+
+
+def _check_layout(tmp_path: Path) -> None:
+    closed = tmp_path / "home"
+    prefix = closed / "pyenv" / "versions" / "3.x"
+    prefix.mkdir(parents=True)
+    closed.chmod(0o700)
+    open_dir = tmp_path / "open"
+    open_dir.mkdir()
+    args = bwrap.reachable_layout([str(prefix), str(open_dir)])
+    tmp_root = str(closed)
+    assert args[:4] == ["--perms", "0755", "--tmpfs", tmp_root]
+    assert ["--perms", "0755", "--dir", str(closed / "pyenv")] == args[4:8]
+    assert args[-3:] == ["--ro-bind", str(prefix), str(prefix)]
+    assert str(open_dir) not in args  # reachable as it is
+
+
+@pytest.mark.parametrize(("generator", "allow", "refused"), [
+    ("hf:/models/coder", False, True),
+    ("hf:/models/coder", True, False),
+    ("heuristic", False, False),
+])
+def test_llm_candidates_need_bubblewrap_unless_allowed(generator: str, allow: bool,
+                                                       refused: bool) -> None:
+    cfg = build_config({"agents": {"generator": {"model": generator}},
+                        "sandbox": {"isolation": "none", "allow_unisolated": allow}})
+    if refused:
+        with pytest.raises(ConfigError, match="allow_unisolated"):
+            factory.check_isolation_policy(cfg)
+    else:
+        factory.check_isolation_policy(cfg)

@@ -81,9 +81,15 @@ def private_tmp(paths: Sequence[str], tmp_mb: int, shm_mb: int) -> None:
         _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     else:
         _check(libc.unshare(CLONE_NEWUSER | CLONE_NEWNS), "unshare(CLONE_NEWUSER|CLONE_NEWNS)")
-        _write("/proc/self/setgroups", "deny")
-        _write("/proc/self/uid_map", f"{uid} {uid} 1")
-        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+        # the worker's processes are not dumpable, which makes /proc/self root's: own it
+        # again just long enough to write the maps
+        libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
+        try:
+            _write("/proc/self/setgroups", "deny")
+            _write("/proc/self/uid_map", f"{uid} {uid} 1")
+            _write("/proc/self/gid_map", f"{gid} {gid} 1")
+        finally:
+            libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
     readonly_mounts()
     for target, size in (("/tmp", tmp_mb), ("/dev/shm", shm_mb)):

@@ -138,7 +138,9 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
         if not job_json.strip():
             os._exit(0)
         procs.set_name(BUSY_NAME)
-    except BaseException:  # noqa: BLE001
+    except BaseException as exc:  # noqa: BLE001 - the sandbox's fault: say why in its log
+        with contextlib.suppress(BaseException):
+            os.write(log_fd, f"nasloop sandbox: {type(exc).__name__}: {exc}\n".encode())
         os._exit(71)
     _candidate(job_json, runner, data, tmp, log_fd, result_w, int(spec.get("slot", 0)))
 

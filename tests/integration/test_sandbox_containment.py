@@ -71,6 +71,12 @@ def limits_of(pid: int) -> str:
     return Path(f"/proc/{pid}/limits").read_text()
 
 
+def host_leftovers() -> list[str]:
+    """Files the fixtures write to /tmp and /dev/shm, as the host sees them."""
+    return [f"{d}/{n}" for d in ("/tmp", "/dev/shm") for n in os.listdir(d)
+            if n.startswith(("flood-", "nasloop-leftover"))]
+
+
 def honest_still_trains(ex: LocalExecutor) -> None:
     after = ex.result(ex.submit(eval_job(GOOD, 99)), timeout=300)
     assert after.status == "ok", after
@@ -122,6 +128,7 @@ def test_nothing_crosses_to_the_next_candidate(executor: LocalExecutor) -> None:
     assert token not in report["found"]
     assert report["listing"]["/dev/shm"] == []
     assert [n for n in report["listing"]["/tmp"] if not n.startswith("nasloop-cand-")] == []
+    assert host_leftovers() == []
 
 
 def test_tmp_and_shm_are_bounded(executor: LocalExecutor) -> None:
@@ -129,6 +136,7 @@ def test_tmp_and_shm_are_bounded(executor: LocalExecutor) -> None:
     assert got == "ok"
     assert report["wrote_mb"]["/tmp"] <= 128
     assert report["wrote_mb"]["/dev/shm"] <= 32
+    assert host_leftovers() == []  # it wrote to its own tmpfs, not the host's RAM
     honest_still_trains(executor)
 
 

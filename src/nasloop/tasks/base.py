@@ -85,7 +85,10 @@ class TaskBrief(BaseModel):
 
 
 class MutationSpace(Protocol):
-    """Typed mutations the heuristic agents can propose and apply for one task."""
+    """Typed mutations the heuristic agents can propose and apply for one task.
+
+    Optionally, `shrinking` (a frozenset of operator names) names the operators that make a
+    model smaller: the heuristic improver turns to them after a parameter-cap failure."""
 
     def operators(self) -> dict[str, str]:
         """{operator name: one-line summary}."""

@@ -164,6 +164,16 @@ class Task(ABC):
         """Typed mutations for the heuristic agents (None: the task has none)."""
         return None
 
+    # the metric of a final report (`nasloop final`): measured on a split the search never
+    # saw, never used for selection; None when the task has no such split
+    final_objective: ClassVar[Objective | None] = None
+
+    def final_job(self, candidate_id: int, code: str, *, epochs: int, seed: int
+                  ) -> EvalJob | None:
+        """The job that trains `code` for `epochs` with training seed `seed` on the search's
+        own data split and also reports `final_objective`'s metric (None: not offered)."""
+        return None
+
     def after_results(self, archive: Archive) -> None:  # noqa: B027
         """Called after each evaluated batch is stored, before its triples: scores that
         depend on the whole archive are brought up to date here; a no-op by default."""

@@ -47,6 +47,9 @@ class ImproveRequest(BaseModel):
     triples: list[Triple]  # the last K, oldest first
     last: Candidate | None  # the candidate just recorded
     parents: list[Candidate]  # trained candidates to choose from, best first
+    # True when a search strategy ([search] strategy) ordered `parents`: the first is the
+    # parent it sampled, the rest are fallbacks in order (no re-ranking, no exploring)
+    ordered: bool = False
     # what the whole archive says beyond the window (empty when the caller does not know):
     # (parent id, modification) of every candidate made from a parent, this cycle's earlier
     # steps included: asking for one again wastes a step

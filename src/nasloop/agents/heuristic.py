@@ -27,7 +27,8 @@ from nasloop.memory import novelty
 from nasloop.memory.archive import Candidate
 from nasloop.memory.triples import Triple
 from nasloop.sandbox.failures import FailureClass
-from nasloop.tasks.base import MutationSpace, Objective
+from nasloop.strategy.population import rank as rank_parents
+from nasloop.tasks.base import MutationSpace
 
 MODEL = "heuristic"
 MAX_APPLIES = 6  # mutations realised per step to find one that wastes nothing
@@ -84,13 +85,6 @@ def _problem(request: ImproveRequest) -> str:
     return best_s
 
 
-def rank_parents(parents: list[Candidate], objective: Objective) -> list[Candidate]:
-    """Best score first; among equal scores the newest first, so a child that ties its
-    parent takes over (neutral drift across a plateau) instead of the oldest of the tied
-    candidates staying the parent forever."""
-    return sorted(parents, key=lambda c: (objective.sort_key(c.score), -c.id))
-
-
 class HeuristicImprover:
     """Chooses a parent (the best, sometimes another of the top k) and a typed mutation,
     wasting no step: never a (parent, mutation) pair already tried, never one whose child
@@ -118,13 +112,16 @@ class HeuristicImprover:
     def improve(self, request: ImproveRequest) -> ImproveResult:
         t0 = time.perf_counter()
         rng = _rng(request.seed, request.step, "improve")
-        ranked = rank_parents(request.parents, request.task.objective)[: self.top_k]
+        if request.ordered:  # a search strategy picked the parent: its order stands
+            ranked = list(request.parents)
+        else:
+            ranked = rank_parents(request.parents, request.task.objective)[: self.top_k]
         pool = ranked or request.over_cap[: self.top_k]  # nothing trained: shrink the too big
         if not pool:
             return ImproveResult(instruction=None, error="no trained candidate yet, and none "
                                  "over the parameter cap to shrink")
         first = pool[0]
-        if ranked and len(pool) > 1 and rng.random() < self.explore:
+        if ranked and not request.ordered and len(pool) > 1 and rng.random() < self.explore:
             first = rng.choice(pool[1:])
         last = request.last
         steer = not ranked or (last is not None and last.failure_class == FailureClass.PARAMS)

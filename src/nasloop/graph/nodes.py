@@ -276,6 +276,8 @@ class LoopNodes:
         cycle = self._cycle(state)
         last = cycle[-1] if cycle else None
         parents = archive.top(TOP_PARENTS)
+        search = self.res.config.search
+        trained = archive.candidates("ok") if search.strategy != "greedy" else []
         window = self._window()
         tried = attempts.tried_pairs(archive)
         programs = attempts.program_hashes(archive, self.res.novelty.canonical)
@@ -287,7 +289,8 @@ class LoopNodes:
                 task=self.res.brief,
                 triples=window,
                 last=last,
-                parents=parents,
+                parents=self._strategy_parents(trained, step + i) if trained else parents,
+                ordered=bool(trained),
                 tried=tried,
                 programs=programs,
                 over_cap=over_cap,
@@ -303,6 +306,14 @@ class LoopNodes:
             instruction = result.instruction or self._fallback(result.error, parents)
             instructions.append(instruction.model_dump())
         return {"instructions": instructions}
+
+    def _strategy_parents(self, trained: list[Candidate], step: int) -> list[Candidate]:
+        """The parents of `step` under a population strategy, the sampled one first."""
+        from nasloop.strategy.population import parents
+
+        cfg = self.res.config
+        return parents(trained, self.res.task.objective, cfg.search, len(self.res.seeds),
+                       step, cfg.run.seed)
 
     def _fallback(self, error: str | None, parents: list[Candidate]) -> Instruction:
         """An unusable answer was recorded; the loop goes on from the best candidate, else

@@ -111,3 +111,19 @@ def test_the_heuristic_improver_keeps_a_strategy_s_order() -> None:
     for step in range(6):
         got = improver(explore=0.9).improve(request(step, parents=[low, high], ordered=True))
         assert got.instruction is not None and got.instruction.parent_id == 1
+
+
+def test_the_report_shows_the_grid_the_front_and_the_islands() -> None:
+    from nasloop.inspect.population import population_section
+
+    trained = [c(1, 0.3, 1000), c(2, 0.4, 100), c(3, 0.5, 1500, parent=1),
+               c(4, 0.2, 3000, parent=1)]
+    assert population_section({}, trained, MAX) is None  # greedy
+    title, html = population_section({"search": {"strategy": "map-elites"}}, trained, MAX)
+    assert title == "MAP-Elites grid (4 cells)" and html.count('<tr class="cell-row">') == 4
+    assert "#3 0.5000" in html and "seed #2" in html
+    title, html = population_section({"search": {"strategy": "pareto"}}, trained, MAX)
+    assert html.count('<tr class="front">') == 2 and "#3" in html and "#2" in html
+    title, html = population_section({"search": {"strategy": "islands", "islands": 3}},
+                                     trained, MAX)
+    assert title.startswith("Islands (3") and html.count('<tr class="island">') == 3

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nasloop.inspect import plots
+from nasloop.inspect.population import population_section
 from nasloop.inspect.queries import outcome_class, run_overview, timeline
 from nasloop.inspect.rundir import InspectError, RunView
 from nasloop.memory.archive import Candidate
@@ -140,6 +141,7 @@ def build_report(run_dir: Path, *, top_k: int = 5, window: int = 5) -> str:
         cycles = view.cycles()
         extra = _task_sections(view)
         final = view.final()
+        population = population_section(view.config(), cands, objective)
     figures = "".join(
         f'<figure id="fig-{n}">{svg}<figcaption>{escape(_caption(svg))}</figcaption></figure>'
         for n, svg in figs.items()
@@ -152,6 +154,7 @@ def build_report(run_dir: Path, *, top_k: int = 5, window: int = 5) -> str:
         f'<h2>Plots</h2><div id="plots">{figures}</div>'
         f"<h2>Top {top_k} candidates</h2>{_top_table(cands, top_k, objective)}"
         + (f"<h2>Fine-tuning cycles</h2>{_cycles_table(cycles)}" if cycles else "")
+        + (f"<h2>{escape(population[0])}</h2>{population[1]}" if population else "")
         + (f"<h2>Final test report</h2>{_final_table(final)}" if final else "")
         + "".join(f"<h2>{escape(title)}</h2>{html}" for title, html in extra)
         + f"<h2>Trace</h2>{trace}"

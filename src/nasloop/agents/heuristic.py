@@ -86,7 +86,8 @@ def _problem(request: ImproveRequest) -> str:
 
 
 class HeuristicImprover:
-    """Chooses a parent (the best, sometimes another of the top k) and a typed mutation,
+    """Chooses a parent (the best, sometimes another of the top k; or the one a search
+    strategy sampled, then its fallbacks) and a typed mutation,
     wasting no step: never a (parent, mutation) pair already tried, never one whose child
     is a program the archive already holds (an ancestor, say), never a parent without valid
     code; after a parameter-cap failure, a mutation that shrinks the model."""
@@ -113,7 +114,7 @@ class HeuristicImprover:
         t0 = time.perf_counter()
         rng = _rng(request.seed, request.step, "improve")
         if request.ordered:  # a search strategy picked the parent: its order stands
-            ranked = list(request.parents)
+            ranked = list(request.parents[: self.top_k])
         else:
             ranked = rank_parents(request.parents, request.task.objective)[: self.top_k]
         pool = ranked or request.over_cap[: self.top_k]  # nothing trained: shrink the too big

@@ -273,6 +273,9 @@ def _register() -> None:
     app.add_typer(suitability_app, name="suitability",
                   help="Which dataset suits a network: items, eval, LoRA training.")
     app.command("eval")(eval_command)
+    from nasloop.commands.final_cmd import final_command
+
+    app.command("final")(final_command)
 
 
 _register()

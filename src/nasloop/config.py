@@ -119,6 +119,31 @@ class MemoryConfig(_Section):
     num_perm: int = Field(128, ge=16, le=4096, description="MinHash permutations.")
 
 
+class SearchConfig(_Section):
+    strategy: Literal["greedy", "map-elites", "islands", "pareto"] = Field(
+        "greedy",
+        description="Which parents the improver works from: greedy (the best, sometimes another"
+        " of the top 5), map-elites (the best per cell of log2-params x seed family), islands"
+        " (one population per island, the steps take turns, ring migration), pareto (the"
+        " front of the objective against size).",
+    )
+    sampler: Literal["best", "tournament", "power-law", "uniform"] = Field(
+        "power-law",
+        description="How a population strategy picks the parent among its members (cell"
+        " elites, the island, the front), ranked by the objective: best, tournament, power-law"
+        " by rank, uniform.",
+    )
+    tournament: int = Field(3, ge=2, le=64, description="Entrants of a tournament.")
+    power: float = Field(1.0, gt=0, le=10, description="Power-law exponent: P(rank r) ~ r^-power.")
+    islands: int = Field(2, ge=2, le=64, description="islands: how many.")
+    migrate_every: int = Field(
+        10, ge=1, le=100_000,
+        description="islands: every M steps each island's best joins the next island (ring).",
+    )
+    size: Literal["params", "flops"] = Field(
+        "params", description="pareto: the size axis the objective is traded against.")
+
+
 ROLE_SETTINGS = (
     "temperature",
     "top_p",
@@ -405,6 +430,7 @@ class Config(_Section):
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     memory: MemoryConfig = MemoryConfig()
+    search: SearchConfig = SearchConfig()
     agents: AgentsConfig = AgentsConfig()
     sandbox: SandboxConfig = SandboxConfig()
     executor: ExecutorConfig = ExecutorConfig()

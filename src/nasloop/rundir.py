@@ -33,6 +33,7 @@ class RunDir:
     BEST = "best.py"  # the best candidate's code
     ADAPTERS = "adapters"  # fine-tuning cycles' LoRA adapters, one folder per cycle
     LOCK = "run.lock"  # held by the one process that writes the run
+    FINAL = "final.json"  # `nasloop final`: the top candidates trained longer, test split
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", Path(self.path))
@@ -60,6 +61,10 @@ class RunDir:
     @property
     def adapters(self) -> Path:
         return self.path / self.ADAPTERS
+
+    @property
+    def final(self) -> Path:
+        return self.path / self.FINAL
 
     @property
     def lock(self) -> Path:

@@ -1,6 +1,6 @@
 """The default search gives the same candidates with the same metrics as the recorded
-fixture (made before the task seam, same seed and machine kind): the refactor must not
-change what `make run` finds."""
+fixture (same seed; see tests/fixtures/default_run/README.md for when it was recorded): a
+refactor must not change what `make run` finds."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import pytest
 pytestmark = pytest.mark.slow
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "default_run" / "budget30_seed0.json"
-BUDGET = 12  # a prefix of the recorded 30 (3 seeds, 9 mutants, one duplicate among them)
-# Same machine kind, same scores to the bit. Another CPU (seen: AMD EPYC against the
+BUDGET = 12  # a prefix of the recorded 30 (3 seeds, 9 mutants)
+# Same machine kind, same scores to the bit. Another CPU (seen: AMD EPYC against an Intel
 # recording machine) may pick other float kernels and move a score by a few validation
 # images (resnet_small: 108 vs 111 of 359 right); the search's path (hashes, mutations,
 # parents) must still be the recorded one.

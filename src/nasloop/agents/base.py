@@ -47,6 +47,20 @@ class ImproveRequest(BaseModel):
     triples: list[Triple]  # the last K, oldest first
     last: Candidate | None  # the candidate just recorded
     parents: list[Candidate]  # trained candidates to choose from, best first
+    # True when a search strategy ([search] strategy) ordered `parents`: the first is the
+    # parent it sampled, the rest are fallbacks in order (no re-ranking, no exploring)
+    ordered: bool = False
+    # what the whole archive says beyond the window (empty when the caller does not know):
+    # (parent id, modification) of every candidate made from a parent, this cycle's earlier
+    # steps included: asking for one again wastes a step
+    tried: list[tuple[int, str]] = Field(default_factory=list)
+    # structural and canonical hashes (memory.novelty) of every program the archive holds,
+    # duplicates included -> the candidate that first had it: a child equal to one of them
+    # is a duplicate (reproducing an ancestor, e.g. undoing the parent's last edit)
+    programs: dict[str, int] = Field(default_factory=dict)
+    # candidates with valid code that failed only the parameter cap, smallest first: the
+    # parents to shrink while nothing has trained
+    over_cap: list[Candidate] = Field(default_factory=list)
 
 
 class ImproveResult(BaseModel):

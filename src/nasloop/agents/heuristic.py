@@ -1,8 +1,9 @@
 """LLM-free agents for the embedded default: every node runs for real, only the brains differ.
 
-The improver picks a typed mutation, weighting each operator by what the last K triples
-say it did (rewarded gains, penalised losses and failures); the generator realises it with
-the LibCST mutation operators.
+The improver picks a parent (the best, newest among ties) and a typed mutation, weighting
+each operator by what the last K triples say it did (rewarded gains, penalised losses and
+failures) and skipping what the archive says would waste the step; the generator realises
+it with the LibCST mutation operators.
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ from nasloop.agents.base import (
     Instruction,
 )
 from nasloop.agents.mutation import Mutation, MutationError
+from nasloop.memory import novelty
 from nasloop.memory.archive import Candidate
 from nasloop.memory.triples import Triple
+from nasloop.sandbox.failures import FailureClass
+from nasloop.strategy.population import rank as rank_parents
 from nasloop.tasks.base import MutationSpace
 
 MODEL = "heuristic"
+MAX_APPLIES = 6  # mutations realised per step to find one that wastes nothing
 
 
 def _rng(seed: int, step: int, salt: str) -> random.Random:
@@ -81,7 +86,11 @@ def _problem(request: ImproveRequest) -> str:
 
 
 class HeuristicImprover:
-    """Chooses a parent (the best, sometimes another of the top k) and a typed mutation."""
+    """Chooses a parent (the best, sometimes another of the top k; or the one a search
+    strategy sampled, then its fallbacks) and a typed mutation,
+    wasting no step: never a (parent, mutation) pair already tried, never one whose child
+    is a program the archive already holds (an ancestor, say), never a parent without valid
+    code; after a parameter-cap failure, a mutation that shrinks the model."""
 
     name = MODEL
 
@@ -93,6 +102,7 @@ class HeuristicImprover:
         self.explore = explore
         self.top_k = top_k
         self.operators = operators  # empty: every operator (the space applies the limit)
+        self.shrinking = frozenset(getattr(space, "shrinking", ()))  # ops that shrink models
 
     def prepare(self, candidates: list[Candidate]) -> list[Callable[[], object]]:
         """Work worth doing while the sandbox trains: the mutation options of the candidates
@@ -103,32 +113,96 @@ class HeuristicImprover:
     def improve(self, request: ImproveRequest) -> ImproveResult:
         t0 = time.perf_counter()
         rng = _rng(request.seed, request.step, "improve")
-        pool = request.parents[: self.top_k]
+        if request.ordered:  # a search strategy picked the parent: its order stands
+            ranked = list(request.parents[: self.top_k])
+        else:
+            ranked = rank_parents(request.parents, request.task.objective)[: self.top_k]
+        pool = ranked or request.over_cap[: self.top_k]  # nothing trained: shrink the too big
         if not pool:
-            return ImproveResult(instruction=None, error="no trained candidate yet")
-        parent = pool[0]
-        if len(pool) > 1 and rng.random() < self.explore:
-            parent = rng.choice(pool[1:])
+            return ImproveResult(instruction=None, error="no trained candidate yet, and none "
+                                 "over the parameter cap to shrink")
+        first = pool[0]
+        if ranked and not request.ordered and len(pool) > 1 and rng.random() < self.explore:
+            first = rng.choice(pool[1:])
+        last = request.last
+        steer = not ranked or (last is not None and last.failure_class == FailureClass.PARAMS)
+        notes: list[str] = []
+        budget = MAX_APPLIES
+        for parent in [first, *(p for p in pool if p.id != first.id)]:
+            found, budget = self._mutate(request, rng, parent, steer, not ranked, notes, budget)
+            if found is not None:
+                mutation, weights = found
+                return self._answer(request, parent, mutation, weights, steer, notes, t0)
+            if budget <= 0:
+                break
+        return ImproveResult(instruction=None, error="; ".join(notes)[:600])
+
+    def _mutate(
+        self, request: ImproveRequest, rng: random.Random, parent: Candidate, steer: bool,
+        must_shrink: bool, notes: list[str], budget: int,
+    ) -> tuple[tuple[Mutation, dict[str, float]] | None, int]:
+        """(a fresh mutation of `parent` whose child is new, with the operator weights, or
+        None: why goes to `notes`; the budget left). Each mutation considered is applied
+        (the generator's apply then hits the sandbox's cache), at most `budget` of them."""
         try:
             options = self.space.propose(parent.code or "")
         except MutationError as err:
-            return ImproveResult(instruction=None, error=f"parent #{parent.id}: {err}")
-        tried = {t.modification for t in request.triples if t.failure_class is not None}
-        fresh = [m for m in options if m.describe() not in tried] or options
+            notes.append(f"parent #{parent.id}: {err}")
+            return None, budget
+        allowed = f" of {', '.join(sorted(self.operators))}" if self.operators else ""
+        if not options:
+            notes.append(f"no mutation{allowed} applies to #{parent.id}")
+            return None, budget
+        tried = set(request.tried)
+        fresh = [m for m in options if (parent.id, m.describe()) not in tried]
+        if steer:
+            smaller = [m for m in fresh if m.op in self.shrinking]
+            fresh = smaller if smaller or must_shrink else fresh
         if not fresh:
-            allowed = f" of {', '.join(sorted(self.operators))}" if self.operators else ""
-            return ImproveResult(
-                instruction=None, error=f"no mutation{allowed} applies to #{parent.id}"
-            )
-        weights = operator_weights(sorted({m.op for m in fresh}), request.triples)
-        ops = list(weights)
-        op = rng.choices(ops, weights=[weights[o] for o in ops])[0]
-        mutation = rng.choice([m for m in fresh if m.op == op])
+            kind = "shrinking mutation" if must_shrink else f"mutation{allowed}"
+            notes.append(f"every {kind} of #{parent.id} was tried")
+            return None, budget
+        failed = {t.modification for t in request.triples if t.failure_class is not None}
+        while fresh and budget > 0:
+            preferred = [m for m in fresh if m.describe() not in failed] or fresh
+            weights = operator_weights(sorted({m.op for m in preferred}), request.triples)
+            ops = list(weights)
+            op = rng.choices(ops, weights=[weights[o] for o in ops])[0]
+            mutation = rng.choice([m for m in preferred if m.op == op])
+            fresh.remove(mutation)
+            budget -= 1
+            why = self._wasted(parent, mutation, request.programs)
+            if why is None:
+                return (mutation, weights), budget
+            notes.append(f"#{parent.id} {mutation.describe()}: {why}")
+        return None, budget
+
+    def _wasted(self, parent: Candidate, mutation: Mutation, programs: dict[str, int]
+                ) -> str | None:
+        """Why realising `mutation` on `parent` would waste the step, or None."""
+        try:
+            child = self.space.apply(parent.code or "", mutation)
+        except MutationError as err:
+            return f"does not apply: {err}"
+        try:
+            hashes = (novelty.structural_hash(child), novelty.canonical_hash(child))
+        except SyntaxError:
+            return None  # the check will say what is wrong with it
+        for h in hashes:
+            if h in programs:
+                return f"reproduces #{programs[h]}"
+        return None
+
+    def _answer(
+        self, request: ImproveRequest, parent: Candidate, mutation: Mutation,
+        weights: dict[str, float], steer: bool, notes: list[str], t0: float,
+    ) -> ImproveResult:
         instruction = Instruction(
             parent_id=parent.id,
             problem=_problem(request),
             modification=mutation.describe(),
             expected_effect=(
+                "fit under the parameter cap" if steer and parent.status != "ok" else
                 f"{'raise' if request.task.objective.direction == 'max' else 'lower'} "
                 f"{request.task.objective.metric}"
             ),
@@ -138,6 +212,8 @@ class HeuristicImprover:
             "parent": parent.id,
             "triples": [t.render() for t in request.triples],
             "weights": {o: round(w, 3) for o, w in weights.items()},
+            "steer": "smaller" if steer else None,
+            "skipped": notes,
         }
         call = AgentCall(
             role="improver",

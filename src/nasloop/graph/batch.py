@@ -29,11 +29,19 @@ from nasloop.memory.archive import Archive
 def improve_all(
     improver: PromptImprover, requests: Sequence[ImproveRequest]
 ) -> list[ImproveResult]:
-    """One result per request, from `improve_many` when the improver has it."""
+    """One result per request, from `improve_many` when the improver has it; asked step by
+    step, each request also lists the (parent, modification) pairs of the steps before it in
+    the cycle as tried, so one cycle never asks for the same child twice."""
     if isinstance(improver, ImprovesMany):
         results = list(improver.improve_many(list(requests)))
     else:
-        results = [improver.improve(r) for r in requests]
+        results, earlier = [], []
+        for r in requests:
+            asked = r.model_copy(update={"tried": [*r.tried, *earlier]}) if earlier else r
+            results.append(improver.improve(asked))
+            got = results[-1].instruction
+            if got is not None:
+                earlier.append((got.parent_id, got.modification))
     if len(results) != len(requests):
         raise RuntimeError(f"{improver.name} answered {len(results)} of {len(requests)} steps")
     return results

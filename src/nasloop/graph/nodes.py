@@ -13,7 +13,7 @@ from nasloop.graph.batch import atomic, generate_all, improve_all
 from nasloop.graph.evaluate import evaluate_cycle
 from nasloop.graph.resources import Resources
 from nasloop.graph.state import SearchState
-from nasloop.memory import novelty
+from nasloop.memory import attempts, novelty
 from nasloop.memory.archive import Candidate
 from nasloop.memory.triples import Triple, describe_outcome
 from nasloop.sandbox.failures import ContractError, FailureClass
@@ -226,7 +226,7 @@ class LoopNodes:
             cand.score,
             parent.score if parent else None,
             failure,
-            cand.failure_message,
+            self._duplicate_message(cand, parent) if cand.duplicate_of else cand.failure_message,
         )
         if cand.origin.startswith("seed:") or raw is None:
             problem = "seed architecture"
@@ -241,6 +241,21 @@ class LoopNodes:
             delta=delta,
             failure_class=failure,
         )
+
+    def _duplicate_message(self, cand: Candidate, parent: Candidate | None) -> str:
+        """The duplicate filter's verdict for the memory: which program the change gave, and
+        what that program scored (against this parent) when it was trained."""
+        message = cand.failure_message or f"duplicate of #{cand.duplicate_of}"
+        assert cand.duplicate_of is not None
+        same = self.res.archive.get(cand.duplicate_of)
+        if same.score is None:
+            return f"{message}; #{same.id} {same.status}"
+        objective = self.res.task.objective
+        vs = ""
+        if parent is not None and parent.score is not None:
+            gain = objective.gain(same.score, parent.score)
+            vs = f" ({gain:+.{objective.digits}f} vs parent)"
+        return f"{message}; #{same.id} reached {objective.describe(same.score)}{vs}"
 
     # --- finetune ------------------------------------------------------------
     def finetune(self, state: SearchState) -> SearchState:
@@ -261,7 +276,12 @@ class LoopNodes:
         cycle = self._cycle(state)
         last = cycle[-1] if cycle else None
         parents = archive.top(TOP_PARENTS)
+        search = self.res.config.search
+        trained = archive.candidates("ok") if search.strategy != "greedy" else []
         window = self._window()
+        tried = attempts.tried_pairs(archive)
+        programs = attempts.program_hashes(archive, self.res.novelty.canonical)
+        over_cap = [] if parents else attempts.over_cap(archive, TOP_PARENTS)
         requests = [
             ImproveRequest(
                 step=step + i,
@@ -269,7 +289,11 @@ class LoopNodes:
                 task=self.res.brief,
                 triples=window,
                 last=last,
-                parents=parents,
+                parents=self._strategy_parents(trained, step + i) if trained else parents,
+                ordered=bool(trained),
+                tried=tried,
+                programs=programs,
+                over_cap=over_cap,
             )
             for i in range(self.cycle_size(step))
         ]
@@ -279,18 +303,24 @@ class LoopNodes:
         for req, result in zip(requests, improve_all(self.res.improver, requests), strict=True):
             for call in result.calls:
                 archive.add_agent_call(req.step, **call.model_dump())
-            instruction = result.instruction or self._fallback(result.error, parents, last)
+            instruction = result.instruction or self._fallback(result.error, parents)
             instructions.append(instruction.model_dump())
         return {"instructions": instructions}
 
-    @staticmethod
-    def _fallback(
-        error: str | None, parents: list[Candidate], last: Candidate | None
-    ) -> Instruction:
-        """An unusable answer was recorded; the loop goes on from the best candidate."""
-        base = parents[0] if parents else last
+    def _strategy_parents(self, trained: list[Candidate], step: int) -> list[Candidate]:
+        """The parents of `step` under a population strategy, the sampled one first."""
+        from nasloop.strategy.population import parents
+
+        cfg = self.res.config
+        return parents(trained, self.res.task.objective, cfg.search, len(self.res.seeds),
+                       step, cfg.run.seed)
+
+    def _fallback(self, error: str | None, parents: list[Candidate]) -> Instruction:
+        """An unusable answer was recorded; the loop goes on from the best candidate, else
+        (nothing trained) from the newest one whose code is valid, never from one without."""
+        base = parents[0] if parents else attempts.newest_valid(self.res.archive)
         if base is None:
-            raise RuntimeError("no candidate to improve: every seed failed to generate")
+            raise RuntimeError("no candidate to improve: no candidate so far has valid code")
         return Instruction(
             parent_id=base.id,
             problem=f"improver failed: {error}",

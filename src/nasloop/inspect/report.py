@@ -5,13 +5,17 @@ from __future__ import annotations
 import time
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nasloop.inspect import plots
+from nasloop.inspect.population import population_section
 from nasloop.inspect.queries import outcome_class, run_overview, timeline
 from nasloop.inspect.rundir import InspectError, RunView
 from nasloop.memory.archive import Candidate
 from nasloop.tasks.base import Objective
+
+if TYPE_CHECKING:
+    from nasloop.final import FinalReport
 
 PLOTS = ("metric", "valid-rate", "failures", "acc-params", "lineage")
 
@@ -79,6 +83,19 @@ def _top_table(cands: list[Candidate], k: int, objective: Objective) -> str:
     return f'<table id="top-k">{head}{"".join(rows)}</table>'
 
 
+def _final_table(report: FinalReport) -> str:
+    """`nasloop final`'s table: proxy rank and score against the longer training's test
+    score (mean, spread over seeds), and how far the two rankings agree."""
+    from nasloop.display import final_caption, final_cells
+
+    head = "".join(f"<th>{escape(c)}</th>" for c in final_cells(report, None))
+    rows = "".join(
+        '<tr class="final">' + "".join(f"<td>{escape(v)}</td>" for v in final_cells(report, r))
+        + "</tr>" for r in report.rows)
+    return (f"<p>{escape(final_caption(report))}</p>"
+            f'<table id="final">{head and f"<tr>{head}</tr>"}{rows}</table>')
+
+
 def _trace_table(view: RunView) -> str:
     rows = []
     for r in timeline(view):
@@ -123,6 +140,8 @@ def build_report(run_dir: Path, *, top_k: int = 5, window: int = 5) -> str:
         trace = _trace_table(view)
         cycles = view.cycles()
         extra = _task_sections(view)
+        final = view.final()
+        population = population_section(view.config(), cands, objective)
     figures = "".join(
         f'<figure id="fig-{n}">{svg}<figcaption>{escape(_caption(svg))}</figcaption></figure>'
         for n, svg in figs.items()
@@ -135,6 +154,8 @@ def build_report(run_dir: Path, *, top_k: int = 5, window: int = 5) -> str:
         f'<h2>Plots</h2><div id="plots">{figures}</div>'
         f"<h2>Top {top_k} candidates</h2>{_top_table(cands, top_k, objective)}"
         + (f"<h2>Fine-tuning cycles</h2>{_cycles_table(cycles)}" if cycles else "")
+        + (f"<h2>{escape(population[0])}</h2>{population[1]}" if population else "")
+        + (f"<h2>Final test report</h2>{_final_table(final)}" if final else "")
         + "".join(f"<h2>{escape(title)}</h2>{html}" for title, html in extra)
         + f"<h2>Trace</h2>{trace}"
     )

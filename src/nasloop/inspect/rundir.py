@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nasloop.memory.archive import Candidate
 from nasloop.rundir import RunDir
 from nasloop.tasks.base import Objective
+
+if TYPE_CHECKING:
+    from nasloop.final import FinalReport
 
 ARCHIVE = RunDir.ARCHIVE
 CHECKPOINTS = RunDir.CHECKPOINTS
@@ -101,6 +104,21 @@ class RunView:
 
     def triples(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM triples ORDER BY step")]
+
+    def final(self) -> FinalReport | None:
+        """The report `nasloop final` wrote (None when there is none); InspectError when the
+        file is not one."""
+        from nasloop.final import read_report
+
+        try:
+            text = self.files.final.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            return read_report(text)
+        except ValueError as err:
+            first = str(err).splitlines()[0]
+            raise InspectError(f"{self.files.final} is not a final report ({first})") from None
 
     def cycles(self) -> list[dict[str, Any]]:
         """The fine-tuning cycles ([] for a run without them)."""

@@ -85,7 +85,10 @@ class TaskBrief(BaseModel):
 
 
 class MutationSpace(Protocol):
-    """Typed mutations the heuristic agents can propose and apply for one task."""
+    """Typed mutations the heuristic agents can propose and apply for one task.
+
+    Optionally, `shrinking` (a frozenset of operator names) names the operators that make a
+    model smaller: the heuristic improver turns to them after a parameter-cap failure."""
 
     def operators(self) -> dict[str, str]:
         """{operator name: one-line summary}."""
@@ -159,6 +162,16 @@ class Task(ABC):
     # --- optional abilities -------------------------------------------------------------
     def mutation_space(self) -> MutationSpace | None:
         """Typed mutations for the heuristic agents (None: the task has none)."""
+        return None
+
+    # the metric of a final report (`nasloop final`): measured on a split the search never
+    # saw, never used for selection; None when the task has no such split
+    final_objective: ClassVar[Objective | None] = None
+
+    def final_job(self, candidate_id: int, code: str, *, epochs: int, seed: int
+                  ) -> EvalJob | None:
+        """The job that trains `code` for `epochs` with training seed `seed` on the search's
+        own data split and also reports `final_objective`'s metric (None: not offered)."""
         return None
 
     def after_results(self, archive: Archive) -> None:  # noqa: B027

@@ -7,7 +7,13 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from nasloop.agents.mutation.context import ModelContext, analyse
-from nasloop.agents.mutation.model import build, count_flops, count_params, single_thread
+from nasloop.agents.mutation.model import (
+    backward_check,
+    build,
+    count_flops,
+    count_params,
+    single_thread,
+)
 from nasloop.agents.mutation.registry import OPERATORS
 from nasloop.agents.mutation.spec import Mutation, MutationError
 
@@ -80,7 +86,7 @@ def apply_mutation(
     """Return the mutated source; MutationError(reason) if it cannot apply or breaks the model.
 
     The result is confirmed by building it and running a forward pass on the input shape the
-    parent was analysed with.
+    parent was analysed with, then one train-mode backward pass (every mutant must train).
     """
     _load_operators()
     operator = OPERATORS.get(mutation.op)
@@ -99,6 +105,7 @@ def apply_mutation(
         raise MutationError(f"{mutation.describe()} leaves the code unchanged")
     try:
         confirm(new_code, ctx.in_shape, ctx.num_classes)
+        backward_check(new_code, ctx.in_shape, ctx.num_classes)
     except MutationError as err:
         raise MutationError(f"{mutation.describe()} breaks the model: {err.reason}") from None
     return new_code

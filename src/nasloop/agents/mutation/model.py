@@ -112,6 +112,28 @@ def forward_check(model: Any, in_shape: Sequence[int], num_classes: int) -> None
         raise MutationError(f"forward returns {got}, expected {expected}")
 
 
+def backward_check(code: str, in_shape: Sequence[int], num_classes: int | tuple[int, ...]
+                   ) -> None:
+    """Build the model and run one train-mode forward and backward pass on a batch of 2;
+    MutationError when gradients cannot be computed (e.g. an in-place op overwrote a tensor
+    saved for backward). The dry check runs without gradients, so it cannot see this."""
+    import torch
+
+    module = load_module(code)
+    shape = (2, *tuple(in_shape)[1:])
+    with torch.random.fork_rng(devices=[]), single_thread():
+        torch.manual_seed(0)
+        try:
+            model = instantiate(module, shape, num_classes)
+            model.train()
+            out = model(torch.randn(*shape))
+            if isinstance(out, (tuple, list)):
+                out = out[0]
+            out.float().square().mean().backward()
+        except Exception as err:  # noqa: BLE001 - any failure becomes a reason
+            raise MutationError(f"backward fails: {type(err).__name__}: {err}"[:300]) from None
+
+
 def build(
     code: str, in_shape: Sequence[int] | None = None, num_classes: int = 10
 ) -> tuple[Any, tuple[int, ...], Form]:

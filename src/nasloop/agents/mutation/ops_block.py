@@ -108,7 +108,27 @@ def _droppable(ctx: ModelContext, site: LayerSite, shapes: dict) -> str | None:
     return None
 
 
-@register("drop_block", "remove a layer whose output has its input's shape")
+def _redundant_activation(ctx: ModelContext, site: LayerSite) -> int | None:
+    """The index of the activation that removing Sequential element ``site`` would leave
+    right after another activation (``Conv, ReLU, Conv, ReLU`` minus the second Conv), else
+    None. Two activations in a row add nothing, and two in-place ones break backward (the
+    second overwrites the output the first saved for its gradient), so both go together."""
+    if site.direct or site.index is None:
+        return None
+    paths = ctx.instances(site)
+    if not paths or "." not in paths[0]:
+        return None
+    container = ctx.model.get_submodule(paths[0].rsplit(".", 1)[0])
+    i = site.index
+    if not isinstance(container, nn.Sequential) or not 0 < i < len(container) - 1:
+        return None
+    if isinstance(container[i - 1], _ACTS) and isinstance(container[i + 1], _ACTS):
+        return i + 1
+    return None
+
+
+@register("drop_block", "remove a layer whose output has its input's shape (and an "
+          "activation it would leave doubled)")
 class DropBlock:
     @staticmethod
     def propose(ctx: ModelContext) -> list[Mutation]:
@@ -133,5 +153,8 @@ class DropBlock:
             edits.call(ctx.single_use(site), unwrap_call())
         else:
             assert site.container is not None and site.index is not None
+            doubled = _redundant_activation(ctx, site)
+            if doubled is not None:
+                edits.call(site.container, remove_element(doubled))
             edits.call(site.container, remove_element(site.index))
         return edits.apply(ctx.src.module)

@@ -144,6 +144,23 @@ class ImageClassificationTask(Task):
             time_limit_s=lim.time_s, memory_limit_mb=lim.memory_mb, threads=lim.threads,
             tmp_mb=lim.tmp_mb, device=c.train.device)
 
+    final_objective = Objective(metric="test_accuracy", direction="max")
+
+    def final_job(self, candidate_id: int, code: str, *, epochs: int, seed: int
+                  ) -> EvalJob | None:
+        """`job` trained for `epochs` with training seed `seed`, the data split by the run's
+        seed as in the search (so the test split is one it never saw), the test split's
+        predictions returned too (scored outside, like the validation ones). None for
+        several datasets at once and for tasks with a runner of their own."""
+        if multidata.is_multi(self.config.data) or self.runner != RUNNER:
+            return None
+        job = self.job(candidate_id, code, seed=seed)
+        params = {**job.params, "epochs": epochs, "predict_test": True}
+        data = {**job.data, "split_seed": self.config.run.seed}
+        longer = max(1.0, epochs / max(1, self.config.train.epochs))
+        return job.model_copy(update={"params": params, "data": data,
+                                      "time_limit_s": job.time_limit_s * longer})
+
     def analysis(self) -> AnalysisSandbox:
         """The sandbox the architecture mutations are worked out in (the run's isolation)."""
         from nasloop.tasks.image_classification.analysis import shared_sandbox

@@ -37,7 +37,8 @@ class ImageClassificationRunner:
         from nasloop.data.split_files import write_split_files
 
         spec = DataSpec.model_validate({k: v for k, v in job.data.items() if k != "prepared"})
-        splits = load_dataset(spec.dataset, spec.data_dir, job.seed, channels=spec.channels,
+        split_seed = job.seed if spec.split_seed is None else spec.split_seed
+        splits = load_dataset(spec.dataset, spec.data_dir, split_seed, channels=spec.channels,
                               size=spec.image_size)
         write_split_files(splits, sandbox_dir, trusted_dir)
 

@@ -32,3 +32,6 @@ class DataSpec(BaseModel):
     data_dir: str | None = None
     channels: int | None = None  # serve with this many channels (default: the dataset's)
     image_size: int | None = None  # serve at this side (default: the dataset's)
+    # split the data by this seed instead of the job's: a final report trains other seeds
+    # on the search's own split, so its test split stays one the search never saw
+    split_seed: int | None = None

@@ -17,6 +17,8 @@ class ArchitectureSpace:
     run in the sandbox (`analysis`), never here: any parent can be mutated, LLM-written
     ones included."""
 
+    shrinking = frozenset({"narrow", "drop_block"})  # what a parameter-cap failure asks for
+
     def __init__(self, in_shape: tuple[int, ...], num_classes: int,
                  allowed: frozenset[str] = frozenset(),
                  analysis: AnalysisSandbox | None = None) -> None:

@@ -21,6 +21,8 @@ OPERATORS = ("widen", "narrow", "kernel", "add_block", "drop_block")
 class RestorationSpace:
     """A `MutationSpace` over restoration models of one image shape."""
 
+    shrinking = frozenset({"narrow", "drop_block"})  # what a parameter-cap failure asks for
+
     def __init__(self, shape: tuple[int, int, int], limits: HardwareLimits,
                  allowed: frozenset[str] = frozenset()) -> None:
         self.in_shape = (1, *shape)

@@ -1,0 +1,1 @@
+"""Search strategies: which candidates of the archive the improver works from."""

@@ -140,7 +140,8 @@ class _Slot(threading.Thread):
         keep = sorted(set(paths) | set(self.worker_paths))
         hide = sorted(set(hidden) | set(self.worker_hidden))
         try:
-            worker = WorkerProcess(self.owner.use_bwrap, runner, keep, hide, self.index)
+            worker = WorkerProcess(self.owner.use_bwrap, runner, keep, hide,
+                                   self.owner.first_slot + self.index)
         except (WorkerStartError, TimeoutError, OSError, ValueError) as exc:
             return str(exc)
         with self.lock:
@@ -209,14 +210,17 @@ class LocalExecutor(PendingJobs):
     `mode="warm"`: each slot keeps a worker that imported torch and the task `runner` once
     and forks a child per candidate (milliseconds of overhead). `mode="cold"`: a fresh
     worker process per candidate (seconds). `isolation`: "bwrap" (required), "none", or
-    "auto" (bwrap when usable, else a loud warning). `max_in_flight` candidates run at once.
+    "auto" (bwrap when usable, else a loud warning). `max_in_flight` candidates run at once,
+    each pinned to its own `threads` CPUs while there are enough (`first_slot` offsets the
+    choice, for several executors on one machine).
     """
 
     def __init__(self, max_in_flight: int = 1, mode: Mode = "warm",
-                 isolation: Isolation = "auto", runner: str = "") -> None:
+                 isolation: Isolation = "auto", runner: str = "", first_slot: int = 0) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be >= 1")
         self.mode = mode
+        self.first_slot = first_slot  # slot i's candidates are pinned to CPUs picked by i
         self.runner = runner  # preloaded by warm workers from the start ("": the first job's)
         self.use_bwrap = resolve_isolation(isolation)
         self.isolation = "bwrap" if self.use_bwrap else "none"

@@ -44,7 +44,9 @@ def _local_executor(mode: Mode, isolation: Isolation) -> LocalExecutor:
         for old in list(_LOCAL.values()):
             old.close()
         _LOCAL.clear()
-        _LOCAL[key] = LocalExecutor(max_in_flight=1, mode=mode, isolation=isolation)
+        # Ray workers on one machine each have their own executor: spread their CPUs
+        _LOCAL[key] = LocalExecutor(max_in_flight=1, mode=mode, isolation=isolation,
+                                    first_slot=os.getpid())
     return _LOCAL[key]
 
 

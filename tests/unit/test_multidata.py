@@ -98,3 +98,69 @@ def test_rescore_divides_by_each_datasets_best_so_far(tmp_path: Path) -> None:
     assert got[z].score == pytest.approx((1.0 + 0.5) / 2)
     assert got[x].metrics["val_accuracy_normalized"] == pytest.approx(got[x].score)
     a.close()
+
+
+def _multi_run(run: Path) -> Path:
+    """A run of two candidates scored on two datasets, as the loop writes it."""
+    from nasloop.memory.triples import Triple
+
+    run.mkdir()
+    a = Archive(run / "archive.sqlite")
+    a.set_meta("config", {"data": {"datasets": ["digits", "digits-16px"]}})
+    a.set_meta("objective", {"metric": "val_accuracy_mean", "direction": "max"})
+    for step, (x, y) in enumerate(((0.81, 0.42), (0.55, 0.73))):
+        cid = a.add_candidate(step, parent_id=None, origin=f"seed:s{step}",
+                              modification=f"seed:s{step}", code=f"# {step}\n", diff=None,
+                              gen_s=0.0)
+        metrics = {metric_key("val_accuracy", "digits"): x,
+                   metric_key("val_accuracy", "digits-16px"): y,
+                   metric_key("params", "digits"): 100.0, "val_accuracy_mean": (x + y) / 2}
+        a.set_ok(cid, form="bare", score=(x + y) / 2, metrics=metrics, eval_wall_s=1.0)
+        a.add_triple(Triple(step=step, candidate_id=cid, problem="seed", modification="s",
+                            outcome="ok"))
+    a.close()
+    return run
+
+
+def test_inspection_shows_each_datasets_accuracy(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from nasloop.inspect.queries import candidate_detail, run_overview, timeline
+    from nasloop.inspect.report import build_report
+    from nasloop.inspect.rundir import RunView
+    from nasloop.inspect.text import runs_table, show_renderables, trace_entry
+
+    run = _multi_run(tmp_path / "run")
+    with RunView(run) as view:
+        ov = run_overview(view)
+        rows = timeline(view)
+        detail = candidate_detail(view, 2)
+    assert ov["best_candidate"] == 2 and ov["best_per_dataset"] == {"digits": 0.55,
+                                                                    "digits-16px": 0.73}
+    assert [r["per_dataset"] for r in rows] == [{"digits": 0.81, "digits-16px": 0.42},
+                                                {"digits": 0.55, "digits-16px": 0.73}]
+    console = Console(width=200, record=True)
+    console.print(runs_table([ov]))
+    for r in rows:
+        console.print("\n".join(trace_entry(r)))
+    for part in show_renderables(detail, full=False):
+        console.print(part)
+    text = console.export_text()
+    assert "best per dataset" in text and "digits-16px 0.7300" in text
+    assert "per dataset: digits 0.8100  digits-16px 0.4200" in text
+    assert "test_accuracy" in text and "0.5500" in text
+    html = build_report(run, top_k=2)
+    assert "<th>digits</th><th>digits-16px</th>" in html
+    assert "digits 0.8100, digits-16px 0.4200" in html
+
+
+def test_single_dataset_runs_show_no_per_dataset_columns(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from nasloop.inspect.text import runs_table
+
+    console = Console(width=200, record=True)
+    console.print(runs_table([{"path": "r", "status": "finished", "candidates": 1,
+                               "valid_rate": 1.0, "best_metric": 0.5, "best_candidate": 1,
+                               "wall_s": 1.0, "best_per_dataset": {}}]))
+    assert "per dataset" not in console.export_text()

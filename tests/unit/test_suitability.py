@@ -224,3 +224,62 @@ def test_bad_inputs_are_one_line_errors(runs, tmp_path: Path) -> None:
     res = cli.invoke(app, ["suitability", "train", str(bad), "--model", "openai:http://x",
                            "--out", str(tmp_path / "t")])
     assert res.exit_code == 2 and "hf:" in res.output
+
+
+# --- [task] kind = "suitability": the loop grows the pool --------------------------------
+def _task(**task):
+    from nasloop.config import build_config
+    from nasloop.tasks.registry import build_task
+
+    return build_task(build_config({"task": {"kind": "suitability", **task},
+                                    "data": {"datasets": list(DATASETS)}}))
+
+
+def test_the_task_grows_the_pool_after_each_cycle(tmp_path: Path) -> None:
+    from nasloop.tasks.suitability import ITEMS_FILE, META
+
+    task = _task(variants=["normalized", "code"])
+    assert task.objective.metric == "val_accuracy_mean"
+    accs = random_accs(30, seed=2)
+    run = make_run(tmp_path / "run", accs[:10])
+    archive = Archive(run / "archive.sqlite")
+    task.after_cycle(run, archive, 0)
+    first = archive.get_meta(META)["suitability"]
+    for i, acc in enumerate(accs[10:], 10):  # the next cycle trains 20 more networks
+        cid = archive.add_candidate(100 + i, parent_id=None, origin="m", modification="m",
+                                    code=_code(i), diff=None, gen_s=0.0)
+        archive.set_ok(cid, form="bare", score=0.5, eval_wall_s=1.0,
+                       metrics={metric_key("val_accuracy", d): v for d, v in acc.items()})
+    task.after_cycle(run, archive, 5)
+    pool = archive.get_meta(META)["suitability"]
+    from nasloop.summary import summarize  # the run summary carries the pool
+
+    summary = summarize(archive, status="finished", wall_s=1.0, stop_reason="budget")
+    archive.close()
+    assert summary["suitability"]["items"] == pool["items"]
+    (run / "summary.json").write_text(json.dumps(summary))
+    (title, html), = task.report_sections(run)
+    assert 'id="suitability"' in html and f"{pool['items']} items from 30 networks" in html
+    assert first["networks"] == 10 and pool["networks"] == 30
+    assert [g["step"] for g in pool["growth"]] == [0, 5]
+    assert pool["growth"][1]["items"] == pool["items"] > first["items"]
+    items = read_items(run / ITEMS_FILE)
+    assert len(items) == pool["items"] and {it.variant for it in items} == {"normalized",
+                                                                            "code"}
+    assert items == build_items(networks_from_runs([run]), "normalized") + build_items(
+        networks_from_runs([run]), "code")
+    assert pool["per_variant"]["normalized"]["rule"] == 1.0
+    assert 0 <= pool["per_variant"]["code"]["majority"] <= 1
+
+
+@pytest.mark.parametrize(("task", "data", "says"), [
+    ({"kind": "suitability"}, {}, "2 or more datasets"),
+    ({"kind": "suitability", "variants": ["vibes"]}, {"datasets": list(DATASETS)},
+     "variants must be"),
+])
+def test_the_task_refuses_bad_settings(task, data, says) -> None:
+    from nasloop.config import ConfigError, build_config
+    from nasloop.tasks.registry import build_task
+
+    with pytest.raises((ConfigError, ValueError), match=says):
+        build_task(build_config({"task": task, "data": data}))

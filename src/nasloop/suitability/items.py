@@ -18,8 +18,12 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 
 from nasloop.tasks.image_classification.multidata import per_dataset
+
+if TYPE_CHECKING:
+    from nasloop.memory.archive import Candidate
 
 VARIANTS = ("normalized", "metadata", "code")
 TIE = 1e-9
@@ -66,8 +70,22 @@ def split_of(network: str) -> str:
     return "heldout" if int(network, 16) % HELD_OUT == 0 else "train"
 
 
+def networks_from_candidates(cands: list[Candidate], source: str,
+                             seen: dict[str, Network] | None = None) -> dict[str, Network]:
+    """Every trained candidate of `cands` scored on 2+ datasets, one per distinct code (first
+    seen), added to `seen`."""
+    seen = {} if seen is None else seen
+    for c in cands:
+        acc = per_dataset(c.metrics)
+        if c.status != "ok" or len(acc) < 2 or not c.code:
+            continue
+        nid = network_id(c.code)
+        seen.setdefault(nid, Network(nid, f"{source}#{c.id}", c.code, acc))
+    return seen
+
+
 def networks_from_runs(run_dirs: list[Path]) -> list[Network]:
-    """Every trained candidate scored on 2+ datasets, one per distinct code (first seen)."""
+    """The networks of every run given (`networks_from_candidates`), read-only."""
     from nasloop.inspect.rundir import InspectError, RunView
 
     seen: dict[str, Network] = {}
@@ -77,12 +95,7 @@ def networks_from_runs(run_dirs: list[Path]) -> list[Network]:
         except InspectError as err:
             raise ItemError(str(err)) from None
         with view:
-            for c in view.candidates():
-                acc = per_dataset(c.metrics)
-                if c.status != "ok" or len(acc) < 2 or not c.code:
-                    continue
-                nid = network_id(c.code)
-                seen.setdefault(nid, Network(nid, f"{run}#{c.id}", c.code, acc))
+            networks_from_candidates(view.candidates(), str(run), seen)
     return list(seen.values())
 
 

@@ -16,6 +16,7 @@ from nasloop.memory.archive import Archive
 from nasloop.suitability.items import (
     VARIANTS,
     build_items,
+    heldout_networks,
     networks_from_runs,
     read_items,
     split_of,
@@ -123,7 +124,17 @@ def test_no_network_is_in_both_the_train_and_the_heldout_split(runs) -> None:
     train = {it.network for it in items if it.split == "train"}
     heldout = {it.network for it in items if it.split == "heldout"}
     assert train and heldout and not train & heldout
-    assert all(it.split == split_of(it.network) for it in items)
+    assert all(it.split == split_of(it.network) for it in items)  # 40: the hash alone
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 12])
+def test_a_small_pool_still_has_both_splits(tmp_path: Path, n: int) -> None:
+    nets = networks_from_runs([make_run(tmp_path / "r", random_accs(n, seed=n))])
+    held = heldout_networks(nets)
+    assert 1 <= len(held) < n
+    items = build_items(nets, "code")
+    assert {it.network for it in items if it.split == "heldout"} <= held
+    assert not {it.network for it in items if it.split == "train"} & held
 
 
 def test_the_rule_baseline_solves_the_normalised_prompt(runs) -> None:

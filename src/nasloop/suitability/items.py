@@ -6,7 +6,8 @@ normalised accuracy of a network on a dataset is its accuracy divided by the bes
 any network in the pool (every run given) reached on that dataset. An item's label is the
 dataset of the higher normalised accuracy; a tie (equal to 1e-9) makes no item. Which of the
 pair is shown first is fixed by a hash of the network and the pair, so the first-listed
-dataset is the answer about half the time. The held-out split is by network, never by item.
+dataset is the answer about half the time. The held-out split is by network, never by item
+(`heldout_networks`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,17 @@ def network_id(code: str) -> str:
 def split_of(network: str) -> str:
     """train | heldout, by the network alone (every item of a network lands together)."""
     return "heldout" if int(network, 16) % HELD_OUT == 0 else "train"
+
+
+def heldout_networks(networks: list[Network]) -> set[str]:
+    """The held-out networks: those `split_of` holds out, so a network keeps its split as the
+    pool grows; a pool of 2+ networks where that gives none (or all) holds out its network
+    of the smallest id alone, so that both splits exist."""
+    ids = sorted(n.network for n in networks)
+    held = {n for n in ids if split_of(n) == "heldout"}
+    if len(ids) >= 2 and (not held or len(held) == len(ids)):
+        held = {ids[0]}
+    return held
 
 
 def networks_from_candidates(cands: list[Candidate], source: str,
@@ -136,6 +148,7 @@ def build_items(networks: list[Network], variant: str) -> list[Item]:
     """The items of `networks` in one prompt variant (ties skipped)."""
     tpl = template(variant)
     best = best_per_dataset(networks)
+    held = heldout_networks(networks)
     items = []
     for n in networks:
         norm = {d: (a / best[d] if best[d] > 0 else 0.0) for d, a in n.accuracy.items()}
@@ -151,7 +164,7 @@ def build_items(networks: list[Network], variant: str) -> list[Item]:
                 variant=variant, dataset_a=a, dataset_b=b,
                 label=a if norm[a] > norm[b] else b, accuracy_a=n.accuracy[a],
                 accuracy_b=n.accuracy[b], norm_a=norm[a], norm_b=norm[b],
-                split=split_of(n.network), prompt=prompt))
+                split="heldout" if n.network in held else "train", prompt=prompt))
     return items
 
 

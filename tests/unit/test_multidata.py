@@ -164,3 +164,28 @@ def test_single_dataset_runs_show_no_per_dataset_columns(tmp_path: Path) -> None
                                "valid_rate": 1.0, "best_metric": 0.5, "best_candidate": 1,
                                "wall_s": 1.0, "best_per_dataset": {}}]))
     assert "per dataset" not in console.export_text()
+
+
+def test_a_normalized_run_rescores_after_each_batch(tmp_path: Path) -> None:
+    task = build_task(build_config({"data": {"datasets": ["digits", "digits-16px"],
+                                             "score": "normalized"}}))
+    a = Archive(tmp_path / "archive.sqlite")
+    for step, (x, y) in enumerate(((0.8, 0.4), (0.4, 0.8))):
+        cid = a.add_candidate(step, parent_id=None, origin="m", modification="m",
+                              code=f"# {step}", diff=None, gen_s=0.0)
+        a.set_ok(cid, form="bare", score=(x + y) / 2, eval_wall_s=1.0,
+                 metrics={metric_key("val_accuracy", "digits"): x,
+                          metric_key("val_accuracy", "digits-16px"): y})
+    task.after_results(a)
+    assert [c.score for c in a.candidates()] == [pytest.approx(0.75)] * 2
+    mean = build_task(build_config({"data": {"datasets": ["digits", "digits-16px"]}}))
+    b = Archive(tmp_path / "b.sqlite")
+    cid = b.add_candidate(0, parent_id=None, origin="m", modification="m", code="#",
+                          diff=None, gen_s=0.0)
+    b.set_ok(cid, form="bare", score=0.6, eval_wall_s=1.0,
+             metrics={metric_key("val_accuracy", "digits"): 0.8,
+                      metric_key("val_accuracy", "digits-16px"): 0.4})
+    mean.after_results(b)
+    assert b.candidates()[0].score == 0.6  # the mean score is left as it is
+    a.close()
+    b.close()

@@ -294,3 +294,22 @@ def test_the_task_refuses_bad_settings(task, data, says) -> None:
 
     with pytest.raises((ConfigError, ValueError), match=says):
         build_task(build_config({"task": task, "data": data}))
+
+
+def test_a_models_answers_are_matched_and_scored(runs) -> None:
+    """`suitability eval --model`: each item asked once; realistic answers matched."""
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from nasloop.agents.llm.backend import ChatBackend
+    from nasloop.suitability.model import evaluate
+
+    items = build_items(networks_from_runs(runs[0]), "code")[:4]
+    answers = [f"Answer: **{items[0].label.upper()}**", f"{items[1].label}.",
+               "no idea", items[3].dataset_a if items[3].label == items[3].dataset_b
+               else items[3].dataset_b]
+    backend = ChatBackend(name="fake", chat=FakeListChatModel(responses=answers),
+                          max_new_tokens=16, context_window=None)
+    got = evaluate(backend, items)
+    assert got["overall"] == {"n": 4, "accuracy": 0.5} and got["unanswered"] == 1
+    assert [e["answer"] for e in got["examples"]] == answers
+    assert [e["matched"] for e in got["examples"]][:2] == [items[0].label, items[1].label]

@@ -121,7 +121,8 @@ def run(
         _fail(str(err))
     from nasloop.commands.data_cmd import prepare_or_fail
 
-    prepare_or_fail(cfg.data.dataset, cfg.data.data_dir)  # outside the sandbox: no network there
+    for name in cfg.data.datasets or [cfg.data.dataset]:  # outside the sandbox: no network there
+        prepare_or_fail(name, cfg.data.data_dir)
     try:
         new_run(cfg, out)
     except (ConfigError, RunError) as err:

@@ -173,6 +173,42 @@ def test_a_candidate_outside_the_allow_list_fails_before_training(kernel, mode, 
     assert named in raw["message"] and "train_s" not in raw.get("metrics", {})
 
 
+@pytest.mark.parametrize(("settings", "klass", "says"), [
+    ({"max_params": 5}, "params", "10 parameters > cap 5"),
+    ({"max_latency_ms": 1e-6}, "timeout", "CPU latency"),
+])
+def test_the_parameter_and_latency_caps_refuse_before_training(settings, klass, says) -> None:
+    from nasloop.tasks.restoration.trainer import run_job
+
+    code = SEED_LIKE.replace("KERNEL", "3").replace("PAD", "1").replace("MODE", "'nearest'")
+    raw = run_job(_job(code, **settings), Data())  # type: ignore[arg-type]
+    assert raw["status"] == "failed" and raw["failure_class"] == klass
+    assert says in raw["message"] and "outputs" not in raw
+
+
+def test_the_latency_is_reported_as_a_second_figure() -> None:
+    from nasloop.tasks.restoration.trainer import run_job
+
+    code = SEED_LIKE.replace("KERNEL", "3").replace("PAD", "1").replace("MODE", "'nearest'")
+    raw = run_job(_job(code, max_latency_ms=10_000.0), Data())  # type: ignore[arg-type]
+    assert raw["status"] == "ok" and 0 < raw["metrics"]["latency_ms"] < 10_000
+
+
+@pytest.mark.parametrize("name", ["residual_denoiser", "unet_small"])
+def test_the_seeds_use_only_allowed_operators(name: str) -> None:
+    from nasloop.tasks.image_classification.checks import load_module
+    from nasloop.tasks.restoration.hardware import check_allowed, latency_ms
+    from nasloop.tasks.restoration.seeds import seed_source
+
+    module = load_module(seed_source(name))
+    model = module.Net((2, 1, 8, 8), (1, 8, 8), {"lr": 0.01}, "cpu")
+    limits = HardwareLimits()
+    names = {op.name for op in check_allowed(model, limits)}
+    assert names <= set(limits.allowed_ops) | {"getitem"} and "Conv2d" in names
+    assert sum(p.numel() for p in model.parameters()) <= limits.max_params
+    assert latency_ms(model, 1, 16, repeats=1) > 0  # same shape out at another size
+
+
 # --- the trusted side ----------------------------------------------------------------------
 def test_scoring_against_clean_targets_and_bad_outputs() -> None:
     from nasloop.tasks.restoration.scoring import score

@@ -7,6 +7,7 @@ from typing import Any
 
 from nasloop.inspect.rundir import InspectError, RunView
 from nasloop.memory.archive import Candidate
+from nasloop.tasks.image_classification.multidata import per_dataset
 
 ROLES = ("improver", "generator")
 
@@ -37,6 +38,7 @@ def run_overview(view: RunView) -> dict[str, Any]:
         "metric": objective.metric,
         "best_metric": best.score if best else None,
         "best_candidate": best.id if best else None,
+        "best_per_dataset": per_dataset(best.metrics) if best else {},  # several datasets
         "wall_s": summary.get("wall_s", view.meta("wall_s")),
         "forked_from": view.meta("forked_from"),
     }
@@ -88,6 +90,7 @@ def timeline(view: RunView, *, after_step: int = -1) -> list[dict[str, Any]]:
                 "triple": {k: t[k] for k in ("problem", "modification", "outcome", "delta")},
                 "outcome": outcome_class(cand),
                 "score": cand.score,
+                "per_dataset": per_dataset(cand.metrics),  # {} unless several datasets
                 "params": cand.params,
                 "failure_message": _first_line(cand.failure_message),
                 "duplicate_of": cand.duplicate_of,
@@ -158,6 +161,7 @@ def candidate_detail(view: RunView, cid: int) -> dict[str, Any]:
     return {
         **cand.model_dump(),
         "outcome": outcome_class(cand),
+        "per_dataset": per_dataset(cand.metrics),
         "log_tail": view.log_tail(cid),
         "calls": calls,
         "ancestors": lineage,

@@ -13,6 +13,7 @@ from nasloop.inspect.queries import outcome_class, run_overview, timeline
 from nasloop.inspect.rundir import InspectError, RunView
 from nasloop.memory.archive import Candidate
 from nasloop.tasks.base import Objective
+from nasloop.tasks.image_classification.multidata import per_dataset
 
 if TYPE_CHECKING:
     from nasloop.final import FinalReport
@@ -66,20 +67,24 @@ def _overview(ov: dict[str, Any]) -> str:
 def _top_table(cands: list[Candidate], k: int, objective: Objective) -> str:
     ok = sorted((c for c in cands if c.status == "ok"),
                 key=lambda c: (objective.sort_key(c.score), c.id))[:k]
+    datasets = sorted({d for c in ok for d in per_dataset(c.metrics)})  # several datasets
     rows = []
     for rank, c in enumerate(ok, 1):
         code = _highlight(c.code or "", "python")
         diff = _highlight(c.diff, "diff") if c.diff else "<p>(seed: no parent)</p>"
+        accs = per_dataset(c.metrics)
+        per = "".join(f"<td>{objective.format(accs.get(d))}</td>" for d in datasets)
         rows.append(
             f'<tr class="top"><td>{rank}</td><td>#{c.id}</td><td>{c.step}</td>'
-            f"<td>{objective.format(c.score)}</td><td>{c.params or ''}</td>"
+            f"<td>{objective.format(c.score)}</td>{per}<td>{c.params or ''}</td>"
             f"<td>{escape(c.modification or c.origin)}</td>"
             f"<td>{'#' + str(c.parent_id) if c.parent_id is not None else ''}</td>"
             f"<td><details><summary>code</summary>{code}</details>"
             f"<details><summary>diff</summary>{diff}</details></td></tr>"
         )
+    per_head = "".join(f"<th>{escape(d)}</th>" for d in datasets)
     head = (f"<tr><th>rank</th><th>id</th><th>step</th><th>{escape(objective.metric)}</th>"
-            "<th>params</th><th>modification</th><th>parent</th><th></th></tr>")
+            f"{per_head}<th>params</th><th>modification</th><th>parent</th><th></th></tr>")
     return f'<table id="top-k">{head}{"".join(rows)}</table>'
 
 
@@ -96,6 +101,14 @@ def _final_table(report: FinalReport) -> str:
             f'<table id="final">{head and f"<tr>{head}</tr>"}{rows}</table>')
 
 
+def _per_dataset_note(accs: dict[str, float]) -> str:
+    """A step's accuracy on each dataset (runs on several datasets), under its outcome."""
+    if not accs:
+        return ""
+    text = ", ".join(f"{d} {v:.4f}" for d, v in accs.items())
+    return f'<br><small class="per-dataset">{escape(text)}</small>'
+
+
 def _trace_table(view: RunView) -> str:
     rows = []
     for r in timeline(view):
@@ -105,7 +118,8 @@ def _trace_table(view: RunView) -> str:
             f'<tr class="step"><td>{r["step"]}</td><td>#{r["candidate_id"]}</td>'
             f'<td>{escape(r["triple"]["problem"])}</td>'
             f'<td>{escape(r["triple"]["modification"])}</td>'
-            f'<td class="{cls}">{escape(r["triple"]["outcome"])} {msg}</td></tr>'
+            f'<td class="{cls}">{escape(r["triple"]["outcome"])} {msg}'
+            f'{_per_dataset_note(r["per_dataset"])}</td></tr>'
         )
     head = "<tr><th>step</th><th>id</th><th>problem</th><th>modification</th><th>outcome</th></tr>"
     return f'<table id="trace">{head}{"".join(rows)}</table>'

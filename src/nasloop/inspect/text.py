@@ -11,18 +11,27 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from nasloop.tasks.image_classification.multidata import metric_key
+
 
 def _num(v: Any, fmt: str = ".4f") -> str:
     return "-" if v is None else format(v, fmt)
 
 
+def per_dataset_text(accs: dict[str, float], sep: str = "  ") -> str:
+    """`digits 0.8123  digits-16px 0.7012`: a candidate's accuracy on each dataset."""
+    return sep.join(f"{escape(d)} {v:.4f}" for d, v in accs.items())
+
+
 def runs_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(title="nasloop runs", box=None)
-    for col in ("run", "status", "candidates", "valid rate", "best", "best id", "wall"):
-        table.add_column(col, justify="left" if col in ("run", "status") else "right")
+    multi = any(r.get("best_per_dataset") for r in rows)
+    cols = ("run", "status", "candidates", "valid rate", "best", "best id", "wall")
+    for col in (*cols, "best per dataset") if multi else cols:
+        table.add_column(col, justify="right" if col in cols[2:] else "left")
     for r in rows:
         wall = "-" if r["wall_s"] is None else f"{r['wall_s']:.0f}s"
-        table.add_row(
+        cells = [
             escape(r["path"]),
             escape(str(r["status"])),
             str(r["candidates"]),
@@ -30,7 +39,10 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
             _num(r["best_metric"]),
             "-" if r["best_candidate"] is None else f"#{r['best_candidate']}",
             wall,
-        )
+        ]
+        if multi:
+            cells.append(per_dataset_text(r.get("best_per_dataset") or {}, "\n") or "-")
+        table.add_row(*cells)
     return table
 
 
@@ -61,6 +73,8 @@ def trace_entry(row: dict[str, Any]) -> list[str]:
     lines.append(f"  problem:     {escape(t['problem'])}")
     lines.append(f"  modification:{' ' if t['modification'] else ''}{escape(t['modification'])}")
     lines.append(f"  outcome:     {escape(t['outcome'])}")
+    if row.get("per_dataset"):
+        lines.append(f"  per dataset: {per_dataset_text(row['per_dataset'])}")
     for c in row["calls"]:
         tokens = ""
         if c.get("tokens_in") is not None or c.get("tokens_out") is not None:
@@ -88,6 +102,16 @@ def show_renderables(d: dict[str, Any], *, full: bool) -> list[RenderableType]:
         for a in d["ancestors"]
     )
     out.append(Panel(Text.from_markup(chain), title="ancestors (root first)", expand=False))
+    if d.get("per_dataset"):
+        metrics = d.get("metrics") or {}
+        per = Table(title="per dataset", box=None)
+        for col in ("dataset", "val_accuracy", "test_accuracy", "params", "train_s"):
+            per.add_column(col, justify="left" if col == "dataset" else "right")
+        for name, acc in d["per_dataset"].items():
+            per.add_row(escape(name), f"{acc:.4f}",
+                        *(_num(metrics.get(metric_key(m, name)), fmt) for m, fmt in
+                          (("test_accuracy", ".4f"), ("params", ".0f"), ("train_s", ".1f"))))
+        out.append(per)
     if d.get("metrics"):
         out.append(Text("metrics: " + ", ".join(f"{k}={v:g}" for k, v in d["metrics"].items())))
     if d.get("code"):

@@ -6,7 +6,8 @@ normalised accuracy of a network on a dataset is its accuracy divided by the bes
 any network in the pool (every run given) reached on that dataset. An item's label is the
 dataset of the higher normalised accuracy; a tie (equal to 1e-9) makes no item. Which of the
 pair is shown first is fixed by a hash of the network and the pair, so the first-listed
-dataset is the answer about half the time. The held-out split is by network, never by item.
+dataset is the answer about half the time. The held-out split is by network, never by item
+(`heldout_networks`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 
 from nasloop.tasks.image_classification.multidata import per_dataset
+
+if TYPE_CHECKING:
+    from nasloop.memory.archive import Candidate
 
 VARIANTS = ("normalized", "metadata", "code")
 TIE = 1e-9
@@ -66,8 +71,33 @@ def split_of(network: str) -> str:
     return "heldout" if int(network, 16) % HELD_OUT == 0 else "train"
 
 
+def heldout_networks(networks: list[Network]) -> set[str]:
+    """The held-out networks: those `split_of` holds out, so a network keeps its split as the
+    pool grows; a pool of 2+ networks where that gives none (or all) holds out its network
+    of the smallest id alone, so that both splits exist."""
+    ids = sorted(n.network for n in networks)
+    held = {n for n in ids if split_of(n) == "heldout"}
+    if len(ids) >= 2 and (not held or len(held) == len(ids)):
+        held = {ids[0]}
+    return held
+
+
+def networks_from_candidates(cands: list[Candidate], source: str,
+                             seen: dict[str, Network] | None = None) -> dict[str, Network]:
+    """Every trained candidate of `cands` scored on 2+ datasets, one per distinct code (first
+    seen), added to `seen`."""
+    seen = {} if seen is None else seen
+    for c in cands:
+        acc = per_dataset(c.metrics)
+        if c.status != "ok" or len(acc) < 2 or not c.code:
+            continue
+        nid = network_id(c.code)
+        seen.setdefault(nid, Network(nid, f"{source}#{c.id}", c.code, acc))
+    return seen
+
+
 def networks_from_runs(run_dirs: list[Path]) -> list[Network]:
-    """Every trained candidate scored on 2+ datasets, one per distinct code (first seen)."""
+    """The networks of every run given (`networks_from_candidates`), read-only."""
     from nasloop.inspect.rundir import InspectError, RunView
 
     seen: dict[str, Network] = {}
@@ -77,12 +107,7 @@ def networks_from_runs(run_dirs: list[Path]) -> list[Network]:
         except InspectError as err:
             raise ItemError(str(err)) from None
         with view:
-            for c in view.candidates():
-                acc = per_dataset(c.metrics)
-                if c.status != "ok" or len(acc) < 2 or not c.code:
-                    continue
-                nid = network_id(c.code)
-                seen.setdefault(nid, Network(nid, f"{run}#{c.id}", c.code, acc))
+            networks_from_candidates(view.candidates(), str(run), seen)
     return list(seen.values())
 
 
@@ -123,6 +148,7 @@ def build_items(networks: list[Network], variant: str) -> list[Item]:
     """The items of `networks` in one prompt variant (ties skipped)."""
     tpl = template(variant)
     best = best_per_dataset(networks)
+    held = heldout_networks(networks)
     items = []
     for n in networks:
         norm = {d: (a / best[d] if best[d] > 0 else 0.0) for d, a in n.accuracy.items()}
@@ -138,7 +164,7 @@ def build_items(networks: list[Network], variant: str) -> list[Item]:
                 variant=variant, dataset_a=a, dataset_b=b,
                 label=a if norm[a] > norm[b] else b, accuracy_a=n.accuracy[a],
                 accuracy_b=n.accuracy[b], norm_a=norm[a], norm_b=norm[b],
-                split=split_of(n.network), prompt=prompt))
+                split="heldout" if n.network in held else "train", prompt=prompt))
     return items
 
 

@@ -18,6 +18,7 @@ KINDS: dict[str, str] = {
     "ensemble": "nasloop.tasks.ensemble:EnsembleTask",
     "augmentation": "nasloop.tasks.augmentation:AugmentationTask",
     "restoration": "nasloop.tasks.restoration:RestorationTask",
+    "suitability": "nasloop.tasks.suitability:SuitabilityTask",
 }
 DEFAULT_KIND = "image-classification"
 

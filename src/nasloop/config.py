@@ -7,16 +7,28 @@ Config is neither state nor resources: it is read once, frozen, saved beside the
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+
+STRATEGIES = ("greedy", "map-elites", "islands", "pareto")
+PLUGIN_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")  # "module:Class"
 
 
 class ConfigError(Exception):
@@ -120,12 +132,13 @@ class MemoryConfig(_Section):
 
 
 class SearchConfig(_Section):
-    strategy: Literal["greedy", "map-elites", "islands", "pareto"] = Field(
+    strategy: str = Field(
         "greedy",
         description="Which parents the improver works from: greedy (the best, sometimes another"
         " of the top 5), map-elites (the best per cell of log2-params x seed family), islands"
         " (one population per island, the steps take turns, ring migration), pareto (the"
-        " front of the objective against size).",
+        " front of the objective against size), or your own class as an import path"
+        ' "module:Class" (docs/plugins.md).',
     )
     sampler: Literal["best", "tournament", "power-law", "uniform"] = Field(
         "power-law",
@@ -142,6 +155,14 @@ class SearchConfig(_Section):
     )
     size: Literal["params", "flops"] = Field(
         "params", description="pareto: the size axis the objective is traded against.")
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value in STRATEGIES or PLUGIN_PATH.fullmatch(value):
+            return value
+        raise ValueError(f"expected one of {', '.join(STRATEGIES)} or an import path "
+                         "module:Class")
 
 
 ROLE_SETTINGS = (

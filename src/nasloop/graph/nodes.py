@@ -312,6 +312,11 @@ class LoopNodes:
         from nasloop.strategy.population import parents
 
         cfg = self.res.config
+        if self.res.strategy is not None:
+            from nasloop.strategy.custom import ordered_parents
+
+            return ordered_parents(self.res.strategy, self.res.view, trained,
+                                   self.res.task.objective, step, cfg.run.seed)
         return parents(trained, self.res.task.objective, cfg.search, len(self.res.seeds),
                        step, cfg.run.seed)
 

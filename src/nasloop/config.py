@@ -155,6 +155,12 @@ class SearchConfig(_Section):
     )
     size: Literal["params", "flops"] = Field(
         "params", description="pareto: the size axis the objective is traded against.")
+    operator_credit: Literal["triples", "bandit"] = Field(
+        "triples",
+        description="How the heuristic improver picks the operator: triples (weights from"
+        " what the last memory.k triples say each did) or bandit (Thompson sampling over"
+        " operators from their wins, child better than parent, over the whole archive).",
+    )
 
     @field_validator("strategy")
     @classmethod

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from pydantic import BaseModel, Field
 
 from nasloop.memory.archive import Candidate
+from nasloop.memory.credit import Credit
 from nasloop.memory.triples import Triple
 from nasloop.tasks.base import TaskBrief
 
@@ -64,6 +65,8 @@ class ImproveRequest(BaseModel):
     # candidates with valid code that failed only the parameter cap, smallest first: the
     # parents to shrink while nothing has trained
     over_cap: list[Candidate] = Field(default_factory=list)
+    # attempts and wins (the child beat its parent) per operator over the whole archive
+    credit: dict[str, Credit] = Field(default_factory=dict)
 
 
 class ImproveResult(BaseModel):

@@ -80,7 +80,8 @@ def build_agents(task: Task) -> tuple[PromptImprover, CodeGenerator]:
 
         built.update(build_llm_roles(task, llm))
     improver = built.get("improver") or HeuristicImprover(
-        _space(task, "improver"), explore=a.explore, operators=frozenset(a.operators)
+        _space(task, "improver"), explore=a.explore, operators=frozenset(a.operators),
+        credit=task.config.search.operator_credit,
     )
     generator = built.get("generator") or HeuristicGenerator(_space(task, "generator"))
     return improver, generator  # type: ignore[return-value]

@@ -15,6 +15,7 @@ from nasloop.graph.resources import Resources
 from nasloop.graph.state import SearchState
 from nasloop.memory import attempts, novelty
 from nasloop.memory.archive import Candidate
+from nasloop.memory.credit import operator_credit
 from nasloop.memory.triples import Triple, describe_outcome
 from nasloop.sandbox.failures import ContractError, FailureClass
 from nasloop.summary import summarize, write_best, write_summary
@@ -282,6 +283,7 @@ class LoopNodes:
         tried = attempts.tried_pairs(archive)
         programs = attempts.program_hashes(archive, self.res.novelty.canonical)
         over_cap = [] if parents else attempts.over_cap(archive, TOP_PARENTS)
+        credit = operator_credit(archive.triples()) if search.operator_credit == "bandit" else {}
         requests = [
             ImproveRequest(
                 step=step + i,
@@ -294,6 +296,7 @@ class LoopNodes:
                 tried=tried,
                 programs=programs,
                 over_cap=over_cap,
+                credit=credit,
             )
             for i in range(self.cycle_size(step))
         ]

@@ -131,6 +131,31 @@ class MemoryConfig(_Section):
     num_perm: int = Field(128, ge=16, le=4096, description="MinHash permutations.")
 
 
+class PromoteConfig(_Section):
+    """`[search.promote]`: multi-fidelity re-training of the top candidates inside the run."""
+
+    enabled: bool = Field(
+        False, description="Re-train the top candidates at larger budgets (successive halving)"
+        " every `every` steps and when the run stops; results are kept beside the proxy score.")
+    every: int = Field(10, ge=1, le=100_000, description="Steps between promotion rounds.")
+    top: int = Field(4, ge=1, le=1000, description="Candidates (best by the proxy) entering the"
+                     " first rung.")
+    epochs: list[int] = Field(
+        default_factory=lambda: [3, 9], min_length=1, max_length=10,
+        description="Training epochs of each rung, increasing (the proxy is train.epochs).")
+    eta: int = Field(3, ge=2, le=100, description="Each rung keeps the best 1/eta (at least"
+                     " one) for the next.")
+    seeds: int = Field(2, ge=1, le=100, description="Training seeds at the top rung (run.seed,"
+                       " run.seed + 1, ...); lower rungs use run.seed.")
+
+    @field_validator("epochs")
+    @classmethod
+    def _increasing(cls, value: list[int]) -> list[int]:
+        if any(e < 1 for e in value) or any(b <= a for a, b in zip(value, value[1:], strict=False)):
+            raise ValueError("expected increasing epochs, each at least 1")
+        return value
+
+
 class SearchConfig(_Section):
     strategy: str = Field(
         "greedy",
@@ -161,6 +186,9 @@ class SearchConfig(_Section):
         " what the last memory.k triples say each did) or bandit (Thompson sampling over"
         " operators from their wins, child better than parent, over the whole archive).",
     )
+
+    promote: PromoteConfig = Field(
+        PromoteConfig(), description="[search.promote]: multi-fidelity promotion (off).")
 
     @field_validator("strategy")
     @classmethod

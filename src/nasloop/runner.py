@@ -105,6 +105,14 @@ def check_archive(rd: RunDir) -> None:
         raise RunError(f"{rd.archive} holds no run id (damaged); the run was left as it is")
 
 
+def check_promotion(config: Config, task: Task) -> None:
+    """ConfigError when [search.promote] is on but the task offers no promotion."""
+    if config.search.promote.enabled and task.promote_job(0, "", epochs=1, seed=0) is None:
+        raise ConfigError(f"bad config: field 'search.promote.enabled': the {task.kind} task "
+                          "as configured offers no promotion (several datasets, or a runner of"
+                          " its own)")
+
+
 def check_agents(archive: Archive, improver: PromptImprover, generator: CodeGenerator) -> None:
     """Record which agent classes the run uses; RunError (one line, naming it) when a resumed
     run would continue with another than it was made with, which would mix two searches."""
@@ -174,6 +182,7 @@ def _drive(
     try:
         improver, generator = agents or build_agents(task)
         strategy = build_strategy(config)
+        check_promotion(config, task)
         check_agents(archive, improver, generator)
     except (ConfigError, RunError) as err:
         archive.close()

@@ -11,6 +11,7 @@ from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction, Pr
 from nasloop.agents.delta import make_diff
 from nasloop.graph.batch import atomic, generate_all, improve_all
 from nasloop.graph.evaluate import evaluate_cycle
+from nasloop.graph.promote import due, promote_round
 from nasloop.graph.resources import Resources
 from nasloop.graph.state import SearchState
 from nasloop.memory import attempts, novelty
@@ -24,7 +25,8 @@ TOP_PARENTS = 20  # the improver picks among these (the heuristic one keeps its 
 
 
 class LoopNodes:
-    """plan -> generate -> check -> novelty -> evaluate -> record -> finetune -> improve."""
+    """plan -> generate -> check -> novelty -> evaluate -> record -> promote -> finetune ->
+    improve."""
 
     def __init__(self, res: Resources) -> None:
         self.res = res
@@ -257,6 +259,17 @@ class LoopNodes:
             gain = objective.gain(same.score, parent.score)
             vs = f" ({gain:+.{objective.digits}f} vs parent)"
         return f"{message}; #{same.id} reached {objective.describe(same.score)}{vs}"
+
+    # --- promote -------------------------------------------------------------
+    def promote(self, state: SearchState) -> SearchState:
+        """A round of multi-fidelity promotion when one is due (no-op when off)."""
+        cfg = self.res.config
+        step = state["step"]
+        step0 = step - len(state.get("candidates") or [])
+        if cfg.search.promote.enabled and due(step0, step, cfg.run.budget,
+                                              cfg.search.promote.every):
+            promote_round(self.res)
+        return {}
 
     # --- finetune ------------------------------------------------------------
     def finetune(self, state: SearchState) -> SearchState:

@@ -1,6 +1,7 @@
 """Multi-fidelity promotion on digits: a 4-candidate run with [search.promote] re-trains its
 top 2 at 2 epochs and the better one at 3 epochs with 2 seeds; the results sit beside the
-proxy scores, and `nasloop show` / `trace` print them."""
+proxy scores, `nasloop show` / `trace` print them, and resumed to a larger budget the next
+round reuses them."""
 
 from __future__ import annotations
 
@@ -54,3 +55,13 @@ def test_a_run_promotes_its_top_candidates_and_shows_them(tmp_path: Path) -> Non
     assert "promoted" in text and "3 ep" in text
     trace = nasloop("trace", str(out)).stdout
     assert "promoted:    2 ep" in trace
+    # resumed to a larger budget: another round at the new budget reuses what was trained
+    proc = nasloop("resume", str(out), "--budget", "5")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with RunView(out) as view:
+        cands = view.candidates()
+        later = view.promotions()
+    kept = {(p.candidate_id, p.epochs, p.seed): p.score for p in later}
+    assert all(kept[(p.candidate_id, p.epochs, p.seed)] == p.score for p in got)
+    top = sorted((c for c in cands if c.status == "ok"), key=lambda c: (-c.score, c.id))[:2]
+    assert {c.id for c in top} <= {cid for cid, e, _ in kept if e == 2}

@@ -136,3 +136,16 @@ def test_a_fork_keeps_only_the_promotions_made_before_its_step() -> None:
     _cut_promotions(db, 15.0)  # the fork step's candidate was made at 15
     assert [p.candidate_id for p in promotions.read(db)] == [1]
     _cut_promotions(sqlite3.connect(":memory:"), None)  # a run without promotions: nothing
+
+
+def test_a_task_that_offers_no_promotion_refuses_the_setting() -> None:
+    from nasloop.runner import check_promotion
+    from nasloop.tasks.registry import build_task
+
+    on = build_config({"search": {"promote": {"enabled": True}}})
+    check_promotion(on, build_task(on))  # image classification on one dataset offers it
+    toy = SimpleNamespace(kind="toy", promote_job=lambda *a, **k: None)
+    check_promotion(build_config({}), toy)  # off: nothing asked
+    with pytest.raises(ConfigError, match="search.promote.enabled': the toy task") as err:
+        check_promotion(on, toy)
+    assert "\n" not in str(err.value)

@@ -137,6 +137,7 @@ def _agents(config: Any) -> Any:
     from nasloop.agents.factory import build_agents
     from nasloop.finetune.cycle import check_finetune
     from nasloop.runner import load_seeds
+    from nasloop.strategy.custom import build_strategy
     from nasloop.tasks.registry import build_task
 
     task = build_task(config)
@@ -144,6 +145,7 @@ def _agents(config: Any) -> Any:
     load_seeds(task)
     agents = build_agents(task)
     check_finetune(config, agents)
+    build_strategy(config)  # a strategy of the user's own that cannot be built fails here
     return agents
 
 

@@ -7,16 +7,28 @@ Config is neither state nor resources: it is read once, frozen, saved beside the
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+
+STRATEGIES = ("greedy", "map-elites", "islands", "pareto")
+PLUGIN_PATH = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")  # "module:Class"
 
 
 class ConfigError(Exception):
@@ -119,13 +131,39 @@ class MemoryConfig(_Section):
     num_perm: int = Field(128, ge=16, le=4096, description="MinHash permutations.")
 
 
+class PromoteConfig(_Section):
+    """`[search.promote]`: multi-fidelity re-training of the top candidates inside the run."""
+
+    enabled: bool = Field(
+        False, description="Re-train the top candidates at larger budgets (successive halving)"
+        " every `every` steps and when the run stops; results are kept beside the proxy score.")
+    every: int = Field(10, ge=1, le=100_000, description="Steps between promotion rounds.")
+    top: int = Field(4, ge=1, le=1000, description="Candidates (best by the proxy) entering the"
+                     " first rung.")
+    epochs: list[int] = Field(
+        default_factory=lambda: [3, 9], min_length=1, max_length=10,
+        description="Training epochs of each rung, increasing (the proxy is train.epochs).")
+    eta: int = Field(3, ge=2, le=100, description="Each rung keeps the best 1/eta (at least"
+                     " one) for the next.")
+    seeds: int = Field(2, ge=1, le=100, description="Training seeds at the top rung (run.seed,"
+                       " run.seed + 1, ...); lower rungs use run.seed.")
+
+    @field_validator("epochs")
+    @classmethod
+    def _increasing(cls, value: list[int]) -> list[int]:
+        if any(e < 1 for e in value) or any(b <= a for a, b in zip(value, value[1:], strict=False)):
+            raise ValueError("expected increasing epochs, each at least 1")
+        return value
+
+
 class SearchConfig(_Section):
-    strategy: Literal["greedy", "map-elites", "islands", "pareto"] = Field(
+    strategy: str = Field(
         "greedy",
         description="Which parents the improver works from: greedy (the best, sometimes another"
         " of the top 5), map-elites (the best per cell of log2-params x seed family), islands"
         " (one population per island, the steps take turns, ring migration), pareto (the"
-        " front of the objective against size).",
+        " front of the objective against size), or your own class as an import path"
+        ' "module:Class" (docs/plugins.md).',
     )
     sampler: Literal["best", "tournament", "power-law", "uniform"] = Field(
         "power-law",
@@ -142,6 +180,23 @@ class SearchConfig(_Section):
     )
     size: Literal["params", "flops"] = Field(
         "params", description="pareto: the size axis the objective is traded against.")
+    operator_credit: Literal["triples", "bandit"] = Field(
+        "triples",
+        description="How the heuristic improver picks the operator: triples (weights from"
+        " what the last memory.k triples say each did) or bandit (Thompson sampling over"
+        " operators from their wins, child better than parent, over the whole archive).",
+    )
+
+    promote: PromoteConfig = Field(
+        PromoteConfig(), description="[search.promote]: multi-fidelity promotion (off).")
+
+    @field_validator("strategy")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value in STRATEGIES or PLUGIN_PATH.fullmatch(value):
+            return value
+        raise ValueError(f"expected one of {', '.join(STRATEGIES)} or an import path "
+                         "module:Class")
 
 
 ROLE_SETTINGS = (

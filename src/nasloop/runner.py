@@ -10,18 +10,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from nasloop.agents.base import CodeGenerator, PromptImprover
+from nasloop.agents.base import CodeGenerator, PromptImprover, SeesArchive
 from nasloop.agents.factory import build_agents
 from nasloop.config import Config, ConfigError, build_config
 from nasloop.graph.build import compile_loop, open_checkpointer
 from nasloop.graph.resources import Resources
 from nasloop.graph.state import initial_state
-from nasloop.inspect.rundir import InspectError
+from nasloop.inspect.rundir import InspectError, RunView
 from nasloop.inspect.tracing import env_callbacks
 from nasloop.memory.archive import Archive, Candidate
 from nasloop.memory.novelty import NoveltyIndex, from_bytes
+from nasloop.plugins import class_path
 from nasloop.rundir import RunDir, RunLocked
 from nasloop.sandbox.factory import build_executor, check_isolation_policy
+from nasloop.strategy.custom import build_strategy
 from nasloop.summary import summarize, write_summary
 from nasloop.tasks.base import Task
 from nasloop.tasks.registry import build_task
@@ -103,6 +105,30 @@ def check_archive(rd: RunDir) -> None:
         raise RunError(f"{rd.archive} holds no run id (damaged); the run was left as it is")
 
 
+def check_promotion(config: Config, task: Task) -> None:
+    """ConfigError when [search.promote] is on but the task offers no promotion."""
+    if config.search.promote.enabled and task.promote_job(0, "", epochs=1, seed=0) is None:
+        raise ConfigError(f"bad config: field 'search.promote.enabled': the {task.kind} task "
+                          "as configured offers no promotion (several datasets, or a runner of"
+                          " its own)")
+
+
+def check_agents(archive: Archive, improver: PromptImprover, generator: CodeGenerator) -> None:
+    """Record which agent classes the run uses; RunError (one line, naming it) when a resumed
+    run would continue with another than it was made with, which would mix two searches."""
+    used = {"improver": class_path(improver), "generator": class_path(generator)}
+    saved = archive.get_meta("agents")
+    if saved is None:
+        archive.set_meta("agents", used)
+        return
+    for role in ("improver", "generator"):
+        if saved.get(role) != used[role]:
+            raise RunError(
+                f"this run's {role} was {saved.get(role)}, not {used[role]}: resume it with "
+                f"the same {role} (name your own in the config: agents.{role} = "
+                f'"python:module:Class")')
+
+
 @contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
     def handler(signum: int, frame: object) -> None:
@@ -153,7 +179,18 @@ def _drive(
     archive = Archive(rd.archive, task.objective.direction)
     run_id = archive.get_meta("run_id")
     seeds = load_seeds(task)
-    improver, generator = agents or build_agents(task)
+    try:
+        improver, generator = agents or build_agents(task)
+        strategy = build_strategy(config)
+        check_promotion(config, task)
+        check_agents(archive, improver, generator)
+    except (ConfigError, RunError) as err:
+        archive.close()
+        raise RunError(str(err)) from None
+    view = RunView(out)
+    for user in (improver, generator, strategy):
+        if isinstance(user, SeesArchive):
+            user.see(view)
     index = NoveltyIndex(config.memory.novelty_threshold, config.memory.num_perm)
     for cid, blob in archive.signatures():
         index.add(cid, from_bytes(blob, config.memory.num_perm), archive.get(cid).code)
@@ -172,6 +209,8 @@ def _drive(
         task=task,
         brief=task.brief(),
         on_candidate=on_candidate,
+        strategy=strategy,
+        view=view,
         wall_before_s=float(archive.get_meta("wall_s", 0.0)),
     )
     status, stop_reason = "interrupted", None
@@ -213,5 +252,6 @@ def _drive(
         executor.close()
         task.close()
         checkpointer.conn.close()
+        view.close()
         archive.close()
     return summary

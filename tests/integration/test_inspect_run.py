@@ -183,14 +183,14 @@ def test_checkpoints(search: SimpleNamespace) -> None:
     assert res.code == 0, res.err
     rows = json.loads(res.out)
     assert [r["loop_step"] for r in rows] == list(range(BUDGET + 1))
-    assert all(r["next"] == ["finetune"] for r in rows[1:])  # a no-op node without [finetune]
+    assert all(r["next"] == ["promote"] for r in rows[1:])  # a no-op without [search.promote]
     with RunView(search.dir) as view:
         cands = [c.id for c in view.candidates()]
     assert [r["candidates"] for r in rows[1:]] == [[c] for c in cands]  # one per cycle
     every = json.loads(cli("checkpoints", search.dir, "--all", "--json").out)
     assert len(every) > 5 * BUDGET and every[-1]["next"] == []
     text = cli("checkpoints", search.dir)
-    assert text.code == 0 and "finetune" in text.out and "--from-step" in text.out
+    assert text.code == 0 and "promote" in text.out and "--from-step" in text.out
 
 
 class _Dom(HTMLParser):

@@ -58,3 +58,20 @@ def test_two_islands_advance_and_resume_gives_the_same_run(tmp_path: Path) -> No
         if child.parent_id in {m.id for m in members}:
             advanced.add(island)
     assert advanced == {0, 1}
+
+
+def test_the_operator_bandit_resumed_makes_the_choices_of_an_uninterrupted_run(
+        tmp_path: Path) -> None:
+    config = tmp_path / "bandit.toml"
+    config.write_text('[search]\noperator_credit = "bandit"\n')
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    for out, budget in ((whole, "8"), (split, "5")):
+        proc = nasloop("run", "--config", str(config), "--budget", budget, "--out", str(out))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = nasloop("resume", str(split), "--budget", "8")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert _rows(split) == _rows(whole)
+    a = Archive(whole / "archive.sqlite")
+    prompts = [c["prompt"] for c in a.agent_calls() if c["role"] == "improver"]
+    a.close()
+    assert prompts and all('"draws"' in p and '"credit"' in p for p in prompts)

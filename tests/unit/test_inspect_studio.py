@@ -12,7 +12,8 @@ from langgraph.graph.state import CompiledStateGraph
 from nasloop.graph.studio import make_graph, mermaid
 
 ROOT = Path(__file__).resolve().parents[2]
-NODES = {"plan", "generate", "check", "novelty", "evaluate", "record", "finetune", "improve"}
+NODES = {"plan", "generate", "check", "novelty", "evaluate", "record", "promote", "finetune",
+         "improve"}
 
 
 def load_from_langgraph_json() -> CompiledStateGraph:
@@ -33,7 +34,8 @@ def test_langgraph_json_names_the_loop() -> None:
     drawn = graph.get_graph()
     assert NODES <= set(drawn.nodes)
     edges = {(e.source, e.target) for e in drawn.edges}
-    assert {("__start__", "plan"), ("record", "finetune"), ("finetune", "improve"),
+    assert {("__start__", "plan"), ("record", "promote"), ("promote", "finetune"),
+            ("finetune", "improve"),
             ("improve", "plan"), ("novelty", "evaluate"), ("check", "record"),
             ("plan", "__end__")} <= edges
 
@@ -46,4 +48,5 @@ def test_nodes_explain_they_need_a_run() -> None:
 def test_mermaid_draws_every_node() -> None:
     text = mermaid()
     assert all(f"{n}({n})" in text for n in NODES)
-    assert "record --> finetune" in text and "finetune --> improve" in text
+    assert "record --> promote" in text and "promote --> finetune" in text
+    assert "finetune --> improve" in text

@@ -7,13 +7,17 @@ made (prompt, raw response, latency), and the graph's nodes record both.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
 from nasloop.memory.archive import Candidate
+from nasloop.memory.credit import Credit
 from nasloop.memory.triples import Triple
 from nasloop.tasks.base import TaskBrief
+
+if TYPE_CHECKING:
+    from nasloop.inspect.rundir import RunView
 
 
 class AgentCall(BaseModel):
@@ -61,6 +65,8 @@ class ImproveRequest(BaseModel):
     # candidates with valid code that failed only the parameter cap, smallest first: the
     # parents to shrink while nothing has trained
     over_cap: list[Candidate] = Field(default_factory=list)
+    # attempts and wins (the child beat its parent) per operator over the whole archive
+    credit: dict[str, Credit] = Field(default_factory=dict)
 
 
 class ImproveResult(BaseModel):
@@ -123,3 +129,12 @@ class GeneratesMany(Protocol):
     """A generator that answers a cycle's steps together (one batched model call)."""
 
     def generate_many(self, requests: Sequence[GenerateRequest]) -> list[Generation]: ...
+
+
+@runtime_checkable
+class SeesArchive(Protocol):
+    """An agent (or a strategy of the user's own) that reads the whole archive: once the run
+    is open it gets the run's read-only view (candidates, scores, triples), which always
+    shows what has been recorded so far."""
+
+    def see(self, archive: RunView) -> None: ...

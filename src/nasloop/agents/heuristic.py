@@ -2,8 +2,9 @@
 
 The improver picks a parent (the best, newest among ties) and a typed mutation, weighting
 each operator by what the last K triples say it did (rewarded gains, penalised losses and
-failures) and skipping what the archive says would waste the step; the generator realises
-it with the LibCST mutation operators.
+failures), or with `[search] operator_credit = "bandit"` Thompson-sampling the operator from
+its wins over the whole archive (memory.credit), and skipping what the archive says would
+waste the step; the generator realises it with the LibCST mutation operators.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from nasloop.agents.base import (
 from nasloop.agents.mutation import Mutation, MutationError
 from nasloop.memory import novelty
 from nasloop.memory.archive import Candidate
+from nasloop.memory.credit import op_of, thompson
 from nasloop.memory.triples import Triple
 from nasloop.sandbox.failures import FailureClass
 from nasloop.strategy.population import rank as rank_parents
@@ -44,11 +46,6 @@ def _options_or_none(space: MutationSpace, code: str) -> list[Mutation] | None:
         return space.propose(code)
     except MutationError:
         return None
-
-
-def op_of(modification: str) -> str:
-    """The operator name of a mutation description: 'widen(layer=conv2, factor=2)' -> 'widen'."""
-    return modification.split("(", 1)[0].strip()
 
 
 def operator_weights(ops: list[str], triples: list[Triple]) -> dict[str, float]:
@@ -96,9 +93,10 @@ class HeuristicImprover:
 
     def __init__(
         self, space: MutationSpace, explore: float = 0.2, top_k: int = 5,
-        operators: frozenset[str] = frozenset(),
+        operators: frozenset[str] = frozenset(), credit: str = "triples",
     ) -> None:
         self.space = space
+        self.credit = credit  # triples: weights from the last K; bandit: Thompson sampling
         self.explore = explore
         self.top_k = top_k
         self.operators = operators  # empty: every operator (the space applies the limit)
@@ -165,9 +163,13 @@ class HeuristicImprover:
         failed = {t.modification for t in request.triples if t.failure_class is not None}
         while fresh and budget > 0:
             preferred = [m for m in fresh if m.describe() not in failed] or fresh
-            weights = operator_weights(sorted({m.op for m in preferred}), request.triples)
-            ops = list(weights)
-            op = rng.choices(ops, weights=[weights[o] for o in ops])[0]
+            ops = sorted({m.op for m in preferred})
+            if self.credit == "bandit":  # credit from the whole archive, Thompson sampling
+                weights = thompson(ops, request.credit, rng)
+                op = max(ops, key=lambda o: weights[o])
+            else:
+                weights = operator_weights(ops, request.triples)
+                op = rng.choices(ops, weights=[weights[o] for o in ops])[0]
             mutation = rng.choice([m for m in preferred if m.op == op])
             fresh.remove(mutation)
             budget -= 1
@@ -211,7 +213,10 @@ class HeuristicImprover:
         seen = {
             "parent": parent.id,
             "triples": [t.render() for t in request.triples],
-            "weights": {o: round(w, 3) for o, w in weights.items()},
+            ("draws" if self.credit == "bandit" else "weights"):
+                {o: round(w, 3) for o, w in weights.items()},
+            **({"credit": {o: [c.tries, c.wins] for o, c in sorted(request.credit.items())}}
+               if self.credit == "bandit" else {}),
             "steer": "smaller" if steer else None,
             "skipped": notes,
         }

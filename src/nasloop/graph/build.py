@@ -27,6 +27,7 @@ def build_graph(nodes: LoopNodes | None = None) -> StateGraph:
         "novelty",
         "evaluate",
         "record",
+        "promote",
         "finetune",
         "improve",
     ):
@@ -37,7 +38,8 @@ def build_graph(nodes: LoopNodes | None = None) -> StateGraph:
     g.add_conditional_edges("check", after_check, {"novelty": "novelty", "record": "record"})
     g.add_conditional_edges("novelty", after_novelty, {"evaluate": "evaluate", "record": "record"})
     g.add_edge("evaluate", "record")
-    g.add_edge("record", "finetune")
+    g.add_edge("record", "promote")
+    g.add_edge("promote", "finetune")
     g.add_edge("finetune", "improve")
     g.add_edge("improve", "plan")
     return g

@@ -11,10 +11,12 @@ from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction, Pr
 from nasloop.agents.delta import make_diff
 from nasloop.graph.batch import atomic, generate_all, improve_all
 from nasloop.graph.evaluate import evaluate_cycle
+from nasloop.graph.promote import due, promote_round
 from nasloop.graph.resources import Resources
 from nasloop.graph.state import SearchState
 from nasloop.memory import attempts, novelty
 from nasloop.memory.archive import Candidate
+from nasloop.memory.credit import operator_credit
 from nasloop.memory.triples import Triple, describe_outcome
 from nasloop.sandbox.failures import ContractError, FailureClass
 from nasloop.summary import summarize, write_best, write_summary
@@ -23,7 +25,8 @@ TOP_PARENTS = 20  # the improver picks among these (the heuristic one keeps its 
 
 
 class LoopNodes:
-    """plan -> generate -> check -> novelty -> evaluate -> record -> finetune -> improve."""
+    """plan -> generate -> check -> novelty -> evaluate -> record -> promote -> finetune ->
+    improve."""
 
     def __init__(self, res: Resources) -> None:
         self.res = res
@@ -257,6 +260,17 @@ class LoopNodes:
             vs = f" ({gain:+.{objective.digits}f} vs parent)"
         return f"{message}; #{same.id} reached {objective.describe(same.score)}{vs}"
 
+    # --- promote -------------------------------------------------------------
+    def promote(self, state: SearchState) -> SearchState:
+        """A round of multi-fidelity promotion when one is due (no-op when off)."""
+        cfg = self.res.config
+        step = state["step"]
+        step0 = step - len(state.get("candidates") or [])
+        if cfg.search.promote.enabled and due(step0, step, cfg.run.budget,
+                                              cfg.search.promote.every):
+            promote_round(self.res)
+        return {}
+
     # --- finetune ------------------------------------------------------------
     def finetune(self, state: SearchState) -> SearchState:
         """Close a fine-tuning cycle when its last step is recorded (no-op when off)."""
@@ -282,6 +296,7 @@ class LoopNodes:
         tried = attempts.tried_pairs(archive)
         programs = attempts.program_hashes(archive, self.res.novelty.canonical)
         over_cap = [] if parents else attempts.over_cap(archive, TOP_PARENTS)
+        credit = operator_credit(archive.triples()) if search.operator_credit == "bandit" else {}
         requests = [
             ImproveRequest(
                 step=step + i,
@@ -294,6 +309,7 @@ class LoopNodes:
                 tried=tried,
                 programs=programs,
                 over_cap=over_cap,
+                credit=credit,
             )
             for i in range(self.cycle_size(step))
         ]
@@ -312,6 +328,11 @@ class LoopNodes:
         from nasloop.strategy.population import parents
 
         cfg = self.res.config
+        if self.res.strategy is not None:
+            from nasloop.strategy.custom import ordered_parents
+
+            return ordered_parents(self.res.strategy, self.res.view, trained,
+                                   self.res.task.objective, step, cfg.run.seed)
         return parents(trained, self.res.task.objective, cfg.search, len(self.res.seeds),
                        step, cfg.run.seed)
 

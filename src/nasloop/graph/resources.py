@@ -30,6 +30,8 @@ class Resources:
     brief: TaskBrief  # what the agents are told about the task
     on_candidate: Callable[[Candidate, int], None] = lambda cand, step: None
     cycles: Any = None  # FinetuneCycles when [finetune] is on (holds the generator's model)
+    strategy: Any = None  # a search strategy of the user's own ([search] strategy = "m:C")
+    view: Any = None  # the run's read-only RunView, for what reads the whole archive
     wall_before_s: float = 0.0  # wall time of earlier sessions of this run
     started: float = field(default_factory=time.monotonic)
 

@@ -75,9 +75,12 @@ def _cut_archive(
     db = sqlite3.connect(copy, isolation_level=None)
     try:
         db.execute("BEGIN")
+        (cut_at,) = db.execute("SELECT MIN(created_at) FROM candidates WHERE step >= ?",
+                               (step,)).fetchone()
         for table in ("candidates", "agent_calls", "triples"):
             db.execute(f"DELETE FROM {table} WHERE step >= ?", (step,))
         _cut_cycles(db, step, src, out.parent)
+        _cut_promotions(db, cut_at)
         first, last = db.execute(
             "SELECT MIN(created_at), MAX(COALESCE(finished_at, created_at)) FROM candidates"
         ).fetchone()
@@ -103,6 +106,15 @@ def _cut_archive(
         fresh.execute("PRAGMA journal_mode=WAL")
     finally:
         fresh.close()
+
+
+def _cut_promotions(db: sqlite3.Connection, cut_at: float | None) -> None:
+    """Promoted results ([search.promote]) of the kept candidates made before the fork step's
+    candidate was (a later round is the original run's, not the fork's)."""
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'promotions'").fetchone() is None:
+        return
+    db.execute("DELETE FROM promotions WHERE candidate_id NOT IN (SELECT id FROM candidates)"
+               " OR created_at >= ?", (cut_at if cut_at is not None else float("inf"),))
 
 
 def _cut_cycles(db: sqlite3.Connection, step: int, src: Path, dst: Path) -> None:

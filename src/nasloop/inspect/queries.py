@@ -69,6 +69,10 @@ def timeline(view: RunView, *, after_step: int = -1) -> list[dict[str, Any]]:
     """Per recorded step after `after_step`: the instruction, the triple, the candidate and
     its outcome, and the agent calls of the step. A step shows once its triple is written."""
     by_step = {c.step: c for c in view.candidates()}
+    promoted: dict[int, list[dict[str, Any]]] = {}
+    for p in view.promotions():
+        promoted.setdefault(p.candidate_id, []).append(
+            {"epochs": p.epochs, "seed": p.seed, "score": p.score, "status": p.status})
     calls: dict[int, list[dict[str, Any]]] = {}
     for call in view.agent_calls():
         calls.setdefault(call["step"], []).append(call)
@@ -95,6 +99,7 @@ def timeline(view: RunView, *, after_step: int = -1) -> list[dict[str, Any]]:
                 "failure_message": _first_line(cand.failure_message),
                 "duplicate_of": cand.duplicate_of,
                 "calls": [_call_brief(c) for c in calls.get(step, [])],
+                "promoted": promoted.get(cand.id, []),
             }
         )
     return rows
@@ -166,4 +171,5 @@ def candidate_detail(view: RunView, cid: int) -> dict[str, Any]:
         "calls": calls,
         "ancestors": lineage,
         "children": sorted(c.id for c in by_id.values() if c.parent_id == cid),
+        "promoted": [p.model_dump() for p in view.promotions(cid)],
     }

@@ -13,6 +13,7 @@ from nasloop.tasks.base import Objective
 
 if TYPE_CHECKING:
     from nasloop.final import FinalReport
+    from nasloop.memory.promotions import Promotion
 
 ARCHIVE = RunDir.ARCHIVE
 CHECKPOINTS = RunDir.CHECKPOINTS
@@ -104,6 +105,13 @@ class RunView:
 
     def triples(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self.db.execute("SELECT * FROM triples ORDER BY step")]
+
+    def promotions(self, cid: int | None = None) -> list[Promotion]:
+        """Results of [search.promote] (of one candidate when given), kept beside the proxy
+        score: one per (candidate, epochs, training seed)."""
+        from nasloop.memory.promotions import read
+
+        return read(self.db, cid)
 
     def final(self) -> FinalReport | None:
         """The report `nasloop final` wrote (None when there is none); InspectError when the

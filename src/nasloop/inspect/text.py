@@ -75,6 +75,8 @@ def trace_entry(row: dict[str, Any]) -> list[str]:
     lines.append(f"  outcome:     {escape(t['outcome'])}")
     if row.get("per_dataset"):
         lines.append(f"  per dataset: {per_dataset_text(row['per_dataset'])}")
+    if row.get("promoted"):
+        lines.append(f"  promoted:    {promoted_text(row['promoted'])}")
     for c in row["calls"]:
         tokens = ""
         if c.get("tokens_in") is not None or c.get("tokens_out") is not None:
@@ -84,6 +86,15 @@ def trace_entry(row: dict[str, Any]) -> list[str]:
             f"  [cyan]{c['role']}[/] {escape(c['model'])} {c['latency_s']:.2f}s{tokens} {state}"
         )
     return lines
+
+
+def promoted_text(rows: list[dict[str, Any]]) -> str:
+    """Promoted results ([search.promote]) by epochs: '3 ep 0.9125; 9 ep 0.9500 0.9417'."""
+    by_epochs: dict[int, list[str]] = {}
+    for p in rows:
+        value = _num(p["score"]) if p["status"] == "ok" else "failed"
+        by_epochs.setdefault(p["epochs"], []).append(value)
+    return "; ".join(f"{e} ep {' '.join(v)}" for e, v in sorted(by_epochs.items()))
 
 
 def show_renderables(d: dict[str, Any], *, full: bool) -> list[RenderableType]:
@@ -96,6 +107,8 @@ def show_renderables(d: dict[str, Any], *, full: bool) -> list[RenderableType]:
             head.add_row(key, escape(str(d[key])))
     if d.get("children"):
         head.add_row("children", " ".join(f"#{c}" for c in d["children"]))
+    if d.get("promoted"):
+        head.add_row("promoted", promoted_text(d["promoted"]))
     out: list[RenderableType] = [head]
     chain = "  ->  ".join(
         f"#{a['id']} {escape(a['modification'] or '')} ({_num(a['score'])})"

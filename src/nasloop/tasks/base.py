@@ -174,6 +174,13 @@ class Task(ABC):
         own data split and also reports `final_objective`'s metric (None: not offered)."""
         return None
 
+    def promote_job(self, candidate_id: int, code: str, *, epochs: int, seed: int
+                    ) -> EvalJob | None:
+        """The job that trains `code` for `epochs` with training seed `seed` on the search's
+        own data split, scored like the search's (the validation split, on the trusted
+        side): a promotion of `[search.promote]` (None: not offered)."""
+        return None
+
     def after_results(self, archive: Archive) -> None:  # noqa: B027
         """Called after each evaluated batch is stored, before its triples: scores that
         depend on the whole archive are brought up to date here; a no-op by default."""

@@ -12,14 +12,17 @@ FORMS = "heuristic, hf:<hub-id-or-dir>, openai:<base-url>, or langchain:<provide
 Loader = Callable[[str, AgentsConfig, str, dict[Any, Any]], ChatBackend]
 
 
-def parse_model(value: str, field: str) -> tuple[str, str]:
-    """(kind, target) of a model string; ConfigError naming the field when malformed."""
+def parse_model(value: str, field: str, plugins: bool = False) -> tuple[str, str]:
+    """(kind, target) of a model string; ConfigError naming the field when malformed.
+    With `plugins`, `python:module:Class` (an agent class of the user's own) is one too."""
     value = value.strip()
     if value == "heuristic":
         return "heuristic", ""
     kind, sep, target = value.partition(":")
-    if not sep or kind not in ("hf", "openai", "langchain") or not target.strip():
-        raise ConfigError(f"bad config: field '{field}': unknown model {value!r} (use {FORMS})")
+    kinds = ("hf", "openai", "langchain", "python") if plugins else ("hf", "openai", "langchain")
+    if not sep or kind not in kinds or not target.strip():
+        forms = FORMS.replace(", or", ", python:<module>:<Class>, or") if plugins else FORMS
+        raise ConfigError(f"bad config: field '{field}': unknown model {value!r} (use {forms})")
     if kind == "openai" and not target.startswith(("http://", "https://")):
         raise ConfigError(
             f"bad config: field '{field}': {value!r} needs a URL, e.g. openai:http://127.0.0.1:8000/v1"

@@ -161,6 +161,18 @@ class ImageClassificationTask(Task):
         return job.model_copy(update={"params": params, "data": data,
                                       "time_limit_s": job.time_limit_s * longer})
 
+    def promote_job(self, candidate_id: int, code: str, *, epochs: int, seed: int
+                    ) -> EvalJob | None:
+        """`job` trained for `epochs` with training seed `seed` on the run seed's data
+        split, validation predictions scored outside as in the search (no test split)."""
+        if multidata.is_multi(self.config.data) or self.runner != RUNNER:
+            return None
+        job = self.job(candidate_id, code, seed=seed)
+        data = {**job.data, "split_seed": self.config.run.seed}
+        longer = max(1.0, epochs / max(1, self.config.train.epochs))
+        return job.model_copy(update={"params": {**job.params, "epochs": epochs},
+                                      "data": data, "time_limit_s": job.time_limit_s * longer})
+
     def analysis(self) -> AnalysisSandbox:
         """The sandbox the architecture mutations are worked out in (the run's isolation)."""
         from nasloop.tasks.image_classification.analysis import shared_sandbox

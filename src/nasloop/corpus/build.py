@@ -23,7 +23,6 @@ from nasloop.corpus.space import (
     site_spans,
 )
 
-
 BATCH = 256  # attempts per round; each sandbox job analyses the parent again (~1 s)
 
 

@@ -225,3 +225,39 @@ def test_coverage_figures_and_marginals() -> None:
     text = coverage_text(cov)
     assert "low-yield families (negative marginal, could be excluded): d (-0.3000)" in text
     assert "low-yield" in coverage_html(cov)
+
+
+def test_an_llm_improver_can_ask_for_a_swap_or_a_gate_change(tmp_path: Path) -> None:
+    from nasloop.agents.base import GenerateRequest, Instruction
+    from nasloop.agents.heuristic import HeuristicGenerator
+    from nasloop.config import build_config
+    from nasloop.memory.archive import Candidate
+    from nasloop.tasks.registry import build_task
+
+    folder = moe_families.write_families(tmp_path / "fams")
+    task = build_task(build_config({"task": {"kind": "ensemble", "families": [str(folder)]}}))
+    contract = task.brief().contract  # what the LLM agents are shown
+    assert "swap_expert" in contract and "gate" in contract
+    assert "Families: " + ", ".join(NAMES) in contract
+    space = task.mutation_space()
+    assert space is not None
+    code = assemble([(n, FAMILIES[n]) for n in NAMES[:4]])
+    generator = HeuristicGenerator(space)
+    parent = Candidate.model_construct(id=1, code=code)
+
+    def ask(text: str) -> str | None:
+        ins = Instruction(parent_id=1, problem="p", modification=text, expected_effect="e")
+        req = GenerateRequest.model_construct(parent=parent, instruction=ins, seed=0, step=5,
+                                              task=task.brief(), triples=[])
+        return generator.generate(req).code
+
+    # the swap the LLM names, even one the marginals would not propose
+    swapped = ask("The gate collapses; try swap_expert(out=block_a, in=mlp_wide) instead.")
+    assert swapped is not None and families_of(swapped) == (
+        "mlp_wide", "block_b", "conv_lemur", "conv_wide")
+    gated = ask("Lower the noise: gate(key=gate_noise, value=0.5)")
+    assert gated is not None and moe_of(gated).gate_noise == 0.5
+    assert families_of(gated) == families_of(code)
+    # a call that cannot apply falls back to a proposal of the operator it names
+    fallback = ask("swap_expert(out=nobody, in=mlp_wide)")
+    assert fallback is not None and families_of(fallback) != families_of(code)

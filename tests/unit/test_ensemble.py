@@ -74,6 +74,9 @@ def test_two_families_with_a_block_helper_assemble() -> None:
     assert "def pool_block_a(x):" in code and "pool_block_b(self.block" in code
     assert "block_b's own block." in code  # docstrings and comments survive
     assert "# the family's Block, not the other one" in code
+    imports = [line for line in code.splitlines() if line.startswith(("import ", "from "))]
+    assert imports == sorted(set(imports), key=imports.index)  # merged: each import once
+    assert "from torch import nn" in imports and "import torch" in imports
     a, b = net.experts[0], net.experts[1]
     assert type(a.block).__name__ == "Block_block_a" and type(b.block).__name__ == "Block_block_b"
     assert a.block.conv.in_channels == 8 and b.block.conv.in_channels == 6

@@ -128,6 +128,8 @@ def test_schedule_steps_per_batch() -> None:
     assert net.scheduler.last_epoch == 8
     groups = net.optimizer.param_groups
     assert groups[1]["initial_lr"] == pytest.approx(2 * groups[0]["initial_lr"])
+    assert isinstance(net.optimizer, torch.optim.AdamW)
+    assert net.criteria[0].label_smoothing == pytest.approx(0.1)  # the recipe's defaults
     # after 8 of 8 steps, the cosine decay has reached the end: far below the start
     assert groups[0]["lr"] < 0.1 * groups[0]["initial_lr"]
 

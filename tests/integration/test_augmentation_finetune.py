@@ -18,7 +18,13 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("peft")
 
 
-def test_a_lora_cycle_on_better_than_pairs(tiny_model: Path, tmp_path: Path) -> None:
+def test_a_lora_cycle_on_better_than_pairs(tmp_path: Path) -> None:
+    from nasloop.finetune.tinymodel import build
+
+    # the fine-tuning bench's tiny coder (weights std 0.1): the fixture's std-0.02 weights
+    # barely move under a LoRA (loss 6.34 -> 6.04 in 480 steps, only backticks written)
+    tiny_model = build(tmp_path / "tiny", hidden=128, layers=2, heads=4, vocab=2500,
+                       stdlib_bytes=200_000)
     corpus = tmp_path / "transforms.jsonl"
     build_transform_corpus(corpus, TransformCorpusOptions(count=6, evaluate=True, jobs=2))
     out = tmp_path / "run"

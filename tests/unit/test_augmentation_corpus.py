@@ -110,3 +110,39 @@ def test_the_catalogue_corpus_is_unique_and_resumes(tmp_path: Path) -> None:
     fresh = tmp_path / "u.jsonl"
     build_transform_corpus(fresh, TransformCorpusOptions(count=30, ops=(1, 3)))
     assert [r.id for r in read_transforms(fresh)] == [r.id for r in whole]  # same seed
+
+
+def test_transform_pairs_from_a_corpus_and_a_run(tmp_path: Path) -> None:
+    from nasloop.memory.archive import Archive
+
+    corpus = tmp_path / "c.jsonl"
+    corpus.write_text("".join(_rec(i, acc).model_dump_json() + "\n"
+                              for i, acc in enumerate([0.2, 0.6])))
+    run = tmp_path / "run"
+    run.mkdir()
+    archive = Archive(run / "archive.sqlite")
+    for step, acc in enumerate([0.4, 0.8, None]):
+        cid = archive.add_candidate(step, parent_id=None, origin="heuristic",
+                                    modification=None, code=f"y = {step}\n", diff=None,
+                                    gen_s=0.0)
+        if acc is not None:
+            archive.set_ok(cid, form="transform", score=acc, metrics={"val_accuracy": acc},
+                           eval_wall_s=0.1)
+    archive.close()
+    out = tmp_path / "pairs.jsonl"
+
+    def pairs(*args: str) -> list[dict]:
+        proc = subprocess.run([*NASLOOP, "corpus", "transform-pairs", *args, "--out", str(out)],
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        return [json.loads(line) for line in out.read_text().splitlines()]
+
+    both = pairs(str(corpus), "--run", str(run))  # 0.2 < 0.4 < 0.6 < 0.8: 3 pairs
+    assert sorted(p["prompt_accuracy"] for p in both) == [0.2, 0.4, 0.6]
+    assert all(p["answer_accuracy"] > p["prompt_accuracy"] for p in both)
+    assert {p["answer_code"] for p in both} >= {"y = 1\n"}  # the run's best answers
+    only_run = pairs("--run", str(run))
+    assert [(p["prompt_code"], p["answer_code"]) for p in only_run] == [("y = 0\n", "y = 1\n")]
+    bad = subprocess.run([*NASLOOP, "corpus", "transform-pairs", "--run", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "no archive.sqlite" in bad.stderr

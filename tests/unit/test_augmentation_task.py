@@ -145,3 +145,28 @@ def test_operators_add_remove_replace_and_reparam() -> None:
             space.apply(CROP, bad)
     three = space.apply(CROP, options[0])
     assert not [m for m in space.propose(three) if m.op == "add"]  # max_ops reached
+
+
+def test_the_reference_network_is_a_seed_or_a_users_file(tmp_path: Any) -> None:
+    from nasloop.config import ConfigError
+    from nasloop.tasks.augmentation.settings import AugmentSettings
+
+    model = tmp_path / "tiny_net.py"
+    model.write_text("import torch\nfrom torch import nn\n\n\nclass Net(nn.Module):\n"
+                     "    def __init__(self, in_shape, out_shape):\n        super().__init__()\n"
+                     "        self.fc = nn.Linear(in_shape[1] * in_shape[2] * in_shape[3], "
+                     "out_shape[0])\n\n    def forward(self, x):\n"
+                     "        return self.fc(x.flatten(1))\n")
+    task = build_task(build_config({"task": {"kind": "augmentation", "network": str(model)},
+                                    "train": {"batch_size": 16}}))
+    job = task.job(1, CROP)
+    params = AugmentSettings.model_validate(job.params)
+    assert params.network == model.read_text() and params.network_name == "tiny_net.py"
+    assert "tiny_net.py" in task.brief().line
+    out = run_augmented(job, _data())
+    assert out["status"] == "ok" and out["form"] == "transform", out
+    lenet = build_task(build_config({"task": {"kind": "augmentation"}})).job(1, CROP)
+    assert AugmentSettings.model_validate(lenet.params).network_name == "lenet.py"
+    bad = build_task(build_config({"task": {"kind": "augmentation", "network": "nonet"}}))
+    with pytest.raises(ConfigError, match="task.network"):
+        bad.job(1, CROP)

@@ -12,7 +12,7 @@ import torch
 
 from nasloop.agents.mutation.spec import MutationError
 from nasloop.tasks.ensemble.assemble import assemble, families_of, moe_of
-from nasloop.tasks.ensemble.coverage import coverage
+from nasloop.tasks.ensemble.coverage import coverage, coverage_html, coverage_text
 from nasloop.tasks.ensemble.samplers import sample
 from nasloop.tasks.ensemble.settings import MoeSettings
 from nasloop.tasks.ensemble.space import EnsembleSpace
@@ -74,6 +74,9 @@ def test_two_families_with_a_block_helper_assemble() -> None:
     assert "def pool_block_a(x):" in code and "pool_block_b(self.block" in code
     assert "block_b's own block." in code  # docstrings and comments survive
     assert "# the family's Block, not the other one" in code
+    imports = [line for line in code.splitlines() if line.startswith(("import ", "from "))]
+    assert imports == sorted(set(imports), key=imports.index)  # merged: each import once
+    assert "from torch import nn" in imports and "import torch" in imports
     a, b = net.experts[0], net.experts[1]
     assert type(a.block).__name__ == "Block_block_a" and type(b.block).__name__ == "Block_block_b"
     assert a.block.conv.in_channels == 8 and b.block.conv.in_channels == 6
@@ -125,6 +128,8 @@ def test_schedule_steps_per_batch() -> None:
     assert net.scheduler.last_epoch == 8
     groups = net.optimizer.param_groups
     assert groups[1]["initial_lr"] == pytest.approx(2 * groups[0]["initial_lr"])
+    assert isinstance(net.optimizer, torch.optim.AdamW)
+    assert net.criteria[0].label_smoothing == pytest.approx(0.1)  # the recipe's defaults
     # after 8 of 8 steps, the cosine decay has reached the end: far below the start
     assert groups[0]["lr"] < 0.1 * groups[0]["initial_lr"]
 
@@ -168,3 +173,96 @@ def test_task_seeds_check_and_brief(tmp_path: Path) -> None:
     bad = build_task(build_config({"task": {"kind": "ensemble", "families": ["nowhere"]}}))
     with pytest.raises(ConfigError, match="task.families"):
         bad.seeds()
+
+
+def test_the_experts_parameters_count_toward_the_cap(tmp_path: Path) -> None:
+    from nasloop.config import build_config
+    from nasloop.data.split_files import CandidateData
+    from nasloop.tasks.image_classification.trainer import CHECK_ONLY, run_job
+    from nasloop.tasks.registry import build_task
+
+    code, net = _build(NAMES[:4])
+    total = sum(p.numel() for p in net.parameters())
+    largest = max(sum(p.numel() for p in e.parameters()) for e in net.experts)
+    x = torch.randn(16, 1, 32, 32)
+    data = CandidateData("synthetic", x, torch.randint(0, 10, (16,)), x, x, (16, 1, 32, 32), 10)
+    folder = moe_families.write_families(tmp_path / "fams")
+    for cap, ok in ((total, True), ((largest + total) // 2, False)):
+        task = build_task(build_config({"task": {"kind": "ensemble", "families": [str(folder)]},
+                                        "train": {"batch_size": 8, "max_params": cap}}))
+        out = run_job(task.job(1, code, op=CHECK_ONLY), data)
+        if ok:
+            assert out["status"] == "ok" and out["metrics"]["params"] == total, out
+        else:  # every expert alone is under the cap; the mixture is not
+            assert out["status"] == "failed" and out["failure_class"] == "params", out
+
+
+def test_gate_noise_only_in_training() -> None:
+    _, net = _build(NAMES[2:])
+    x = torch.randn(*SHAPE)
+    net.train()
+    assert not torch.equal(net.gate(x), net.gate(x))  # Gaussian noise on the logits
+    net.eval()
+    assert torch.equal(net.gate(x), net.gate(x))
+    _, quiet = _build(NAMES[2:], MoeSettings(gate_noise=0.0))
+    quiet.train()
+    assert torch.equal(quiet.gate(x), quiet.gate(x))
+    weights = net.gate(x)
+    assert weights.shape == (SHAPE[0], 4) and torch.allclose(weights.sum(1), torch.ones(8))
+
+
+def test_coverage_figures_and_marginals() -> None:
+    rows = [(("a", "b", "c"), 0.9), (("a", "b", "d"), 0.7), (("b", "c", "d"), 0.5),
+            (("a", "c", "d"), None)]
+    cov = coverage(rows, ["a", "b", "c", "d", "e"])
+    assert cov["appearances"] == {"a": 3, "b": 3, "c": 3, "d": 3, "e": 0}
+    assert cov["never_drawn"] == ["e"] and cov["scored"] == 3 and cov["ensembles"] == 4
+    assert cov["pairs"]["a+b"] == 2 and cov["pairs"]["a+e"] == 0
+    assert cov["family_mean_accuracy"]["a"] == pytest.approx(0.8)
+    assert cov["pair_mean_accuracy"]["c+d"] == pytest.approx(0.5)
+    assert cov["marginal"]["a"] == pytest.approx(0.8 - 0.5)  # with a vs without a
+    assert cov["marginal"]["d"] == pytest.approx(0.6 - 0.9)
+    assert cov["marginal"]["b"] is None and cov["marginal"]["e"] is None  # no side to compare
+    assert cov["best"] == ["a", "b", "c"] and cov["best_accuracy"] == 0.9
+    assert cov["pairs_covered"] == pytest.approx(6 / 10)
+    assert cov["low_yield"] == ["d"]  # the only negative marginal
+    assert cov["top_pairs"][:2] == ["a+c", "a+b"] and len(cov["top_pairs"]) == 5  # 0.9, 0.8
+    text = coverage_text(cov)
+    assert "low-yield families (negative marginal, could be excluded): d (-0.3000)" in text
+    assert "low-yield" in coverage_html(cov)
+
+
+def test_an_llm_improver_can_ask_for_a_swap_or_a_gate_change(tmp_path: Path) -> None:
+    from nasloop.agents.base import GenerateRequest, Instruction
+    from nasloop.agents.heuristic import HeuristicGenerator
+    from nasloop.config import build_config
+    from nasloop.memory.archive import Candidate
+    from nasloop.tasks.registry import build_task
+
+    folder = moe_families.write_families(tmp_path / "fams")
+    task = build_task(build_config({"task": {"kind": "ensemble", "families": [str(folder)]}}))
+    contract = task.brief().contract  # what the LLM agents are shown
+    assert "swap_expert" in contract and "gate" in contract
+    assert "Families: " + ", ".join(NAMES) in contract
+    space = task.mutation_space()
+    assert space is not None
+    code = assemble([(n, FAMILIES[n]) for n in NAMES[:4]])
+    generator = HeuristicGenerator(space)
+    parent = Candidate.model_construct(id=1, code=code)
+
+    def ask(text: str) -> str | None:
+        ins = Instruction(parent_id=1, problem="p", modification=text, expected_effect="e")
+        req = GenerateRequest.model_construct(parent=parent, instruction=ins, seed=0, step=5,
+                                              task=task.brief(), triples=[])
+        return generator.generate(req).code
+
+    # the swap the LLM names, even one the marginals would not propose
+    swapped = ask("The gate collapses; try swap_expert(out=block_a, in=mlp_wide) instead.")
+    assert swapped is not None and families_of(swapped) == (
+        "mlp_wide", "block_b", "conv_lemur", "conv_wide")
+    gated = ask("Lower the noise: gate(key=gate_noise, value=0.5)")
+    assert gated is not None and moe_of(gated).gate_noise == 0.5
+    assert families_of(gated) == families_of(code)
+    # a call that cannot apply falls back to a proposal of the operator it names
+    fallback = ask("swap_expert(out=nobody, in=mlp_wide)")
+    assert fallback is not None and families_of(fallback) != families_of(code)

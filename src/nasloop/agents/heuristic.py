@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import partial
 
 from nasloop.agents.base import (
@@ -34,6 +35,39 @@ from nasloop.tasks.base import MutationSpace
 
 MODEL = "heuristic"
 MAX_APPLIES = 6  # mutations realised per step to find one that wastes nothing
+
+
+CALL = re.compile(r"\b([A-Za-z_]\w*)\(([^()]*)\)")
+
+
+def _value(text: str) -> int | float | str:
+    text = text.strip().strip("'\"")
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def named_mutation(text: str, operators: Iterable[str]) -> Mutation | None:
+    """The first `op(key=value, ...)` in free text whose op is one of `operators` (the
+    form `Mutation.describe` writes; values are numbers or names), else None."""
+    ops = set(operators)
+    for match in CALL.finditer(text):
+        if match.group(1) not in ops:
+            continue
+        args: dict[str, int | float | str] = {}
+        for part in filter(None, (p.strip() for p in match.group(2).split(","))):
+            key, eq, value = part.partition("=")
+            if not eq or not key.strip().isidentifier():
+                break
+            args[key.strip()] = _value(value)
+        else:
+            layer = args.pop("layer", None)
+            return Mutation(op=match.group(1), layer=None if layer is None else str(layer),
+                            args=args)
+    return None
 
 
 def _rng(seed: int, step: int, salt: str) -> random.Random:
@@ -243,11 +277,20 @@ class HeuristicGenerator:
         parent_code = request.parent.code or ""
         spec = request.instruction.mutation
         try:
+            code = None
             if spec is not None:
                 mutation = Mutation.model_validate(spec)
             else:
-                mutation = self._from_text(request, parent_code)
-            code = self.space.apply(parent_code, mutation)
+                named = named_mutation(request.instruction.modification,
+                                       self.space.operators())
+                if named is not None:  # an LLM improver asked for one operator call
+                    try:
+                        code = self.space.apply(parent_code, named)
+                    except MutationError:
+                        code = None
+                mutation = named if code is not None else self._from_text(request, parent_code)
+            if code is None:
+                code = self.space.apply(parent_code, mutation)
             error = None
         except MutationError as err:
             code, error = None, f"mutation could not be applied: {err}"

@@ -276,7 +276,11 @@ def corpus_import_transforms(
 
 @corpus_app.command("transform-pairs")
 def corpus_transform_pairs(
-    corpus: Annotated[Path, typer.Argument(help="Evaluated or imported transform corpus.")],
+    corpus: Annotated[Path | None, typer.Argument(help="Evaluated or imported transform "
+                                                       "corpus.")] = None,
+    run: Annotated[list[Path] | None, typer.Option(help="An augmentation run's directory "
+                                                        "(repeatable): its trained "
+                                                        "transforms.")] = None,
     out: Annotated[Path, typer.Option(help="Pairs file (JSONL) to write.")] = Path(
         "pairs.jsonl"),
     margin: Annotated[float, typer.Option(min=0.0, help="Answer beats prompt by more.")] = 0.0,
@@ -285,15 +289,28 @@ def corpus_transform_pairs(
     seed: Annotated[int, typer.Option(help="Draw seed.")] = 0,
 ) -> None:
     """Better-than pairs (prompt transform + accuracy -> a strictly better transform), or
-    preference pairs, as JSONL."""
+    preference pairs, as JSONL, from a corpus file and/or runs."""
     import json
 
-    from nasloop.tasks.augmentation.pairs import better_than, preference_pairs
+    from nasloop.memory.archive import Archive
+    from nasloop.rundir import RunDir
+    from nasloop.tasks.augmentation.pairs import archive_records, better_than, preference_pairs
     from nasloop.tasks.augmentation.records import read_transforms
 
-    if not corpus.is_file():
+    if corpus is None and not run:
+        raise _fail("give a transform corpus, --run DIR, or both")
+    if corpus is not None and not corpus.is_file():
         raise _fail(f"{corpus}: not found")
-    records = read_transforms(corpus)
+    records = read_transforms(corpus) if corpus is not None else []
+    for folder in run or []:
+        db = RunDir(folder).archive
+        if not db.is_file():
+            raise _fail(f"--run {folder}: no {db.name} there")
+        archive = Archive(db)
+        try:
+            records += archive_records(archive)
+        finally:
+            archive.close()
     rows = preference_pairs(records, margin, seed) if preference else [
         {"prompt_code": low.code, "prompt_accuracy": low.accuracy, "answer_code": high.code,
          "answer_accuracy": high.accuracy} for low, high in better_than(records, margin, 1, seed)]

@@ -85,7 +85,16 @@ class EnsembleTask(ImageClassificationTask):
                 f"classes; metric: {self.objective.metric} after {t.epochs} epoch(s)")
 
     def contract(self) -> str:
-        return super().contract() + ENSEMBLE_CONTRACT
+        """Image classification's contract, the mixture's rules, the families and the typed
+        changes an improver may ask for by name (a heuristic generator applies them)."""
+        from nasloop.tasks.ensemble.space import SUMMARIES
+
+        space = self.mutation_space()
+        ops = space.operators() if space is not None else SUMMARIES
+        typed = "".join(f"\n- {name}: {text}" for name, text in ops.items())
+        return (super().contract() + ENSEMBLE_CONTRACT
+                + f"\nFamilies: {', '.join(self.sources)}.\nTyped changes (ask for one as "
+                  f"op(key=value, ...), e.g. swap_expert(out=A, in=B)):{typed}")
 
     def seeds(self) -> list[tuple[str, str]]:
         """The first `initial` ensembles of the sampler, assembled."""

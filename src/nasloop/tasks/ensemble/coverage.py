@@ -9,6 +9,8 @@ from html import escape
 from statistics import mean
 from typing import Any
 
+TOP_PAIRS = 5  # pairs named in the report as co-producing the best ensembles
+
 
 def coverage(rows: Iterable[tuple[tuple[str, ...], float | None]],
              families: Iterable[str] = ()) -> dict[str, Any]:
@@ -38,6 +40,7 @@ def coverage(rows: Iterable[tuple[tuple[str, ...], float | None]],
         marginal[n] = mean(with_) - mean(without) if with_ and without else None
     accs = [acc for _, acc in scored]
     total = len(rows)
+    ranked_pairs = sorted(((mean(v), p) for p, v in pair_acc.items() if v), reverse=True)
     top = max(appearances, key=lambda n: appearances[n]) if names else None
     return {
         "ensembles": total,
@@ -52,6 +55,11 @@ def coverage(rows: Iterable[tuple[tuple[str, ...], float | None]],
         "family_mean_accuracy": {n: mean(v) if v else None for n, v in fam_acc.items()},
         "pair_mean_accuracy": {p: mean(v) if v else None for p, v in pair_acc.items()},
         "marginal": marginal,
+        # what the marginals say: the pairs in the best ensembles, the families that lower
+        # the mean where they appear (candidates for exclusion)
+        "top_pairs": [p for _, p in ranked_pairs[:TOP_PAIRS]],
+        "low_yield": sorted((n for n, m in marginal.items() if m is not None and m < 0),
+                            key=lambda n: marginal[n]),  # type: ignore[arg-type,return-value]
         "best_accuracy": max(accs) if accs else None,
         "mean_accuracy": mean(accs) if accs else None,
         "best": list(max(scored, key=lambda r: r[1])[0]) if scored else None,
@@ -66,6 +74,13 @@ def _signed(v: float | None) -> str:
     return "-" if v is None else f"{v:+.4f}"
 
 
+def _yield_line(cov: dict[str, Any]) -> str:
+    top = ", ".join(f"{p} ({_f(cov['pair_mean_accuracy'][p])})" for p in cov["top_pairs"])
+    low = ", ".join(f"{n} ({_signed(cov['marginal'][n])})" for n in cov["low_yield"])
+    return (f"best pairs by mean accuracy: {top or '-'}; low-yield families (negative "
+            f"marginal, could be excluded): {low or '-'}")
+
+
 def coverage_text(cov: dict[str, Any]) -> str:
     """A plain-text report: per family (appearances, mean accuracy, marginal), the pair
     matrix, the headline figures."""
@@ -75,6 +90,7 @@ def coverage_text(cov: dict[str, Any]) -> str:
              f"families; most frequent: {cov['most_frequent']} in "
              f"{cov['most_frequent_share']:.0%}; pairs covered: {cov['pairs_covered']:.0%}; "
              f"best {_f(cov['best_accuracy'])}, mean {_f(cov['mean_accuracy'])}",
+             _yield_line(cov),
              "", f"{'family':<{width}}  count  mean acc  marginal"]
     for n in sorted(names, key=lambda n: -(cov["marginal"][n] or -9)):
         lines.append(f"{n:<{width}}  {cov['appearances'][n]:>5}  "
@@ -117,6 +133,7 @@ def coverage_html(cov: dict[str, Any]) -> str:
             f"{escape(str(cov['most_frequent']))} in {cov['most_frequent_share']:.0%} of them; "
             f"pairs covered: {cov['pairs_covered']:.0%}; best accuracy "
             f"{_f(cov['best_accuracy'])}, mean {_f(cov['mean_accuracy'])}.</p>"
+            f"<p>{escape(_yield_line(cov))}.</p>"
             '<table id="moe-families"><tr><th>family</th><th>ensembles</th><th>mean accuracy'
             f"</th><th>marginal effect</th></tr>{rows}</table>"
             f'<h3>Pair co-occurrence</h3><table id="moe-pairs"><tr><th></th>{head}</tr>'

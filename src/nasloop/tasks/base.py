@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
     from nasloop.agents.mutation.spec import Mutation
     from nasloop.config import Config
+    from nasloop.finetune.pair import Pair
+    from nasloop.finetune.pairs import PairMaker
     from nasloop.memory.archive import Archive
     from nasloop.sandbox.job import EvalJob
 
@@ -159,6 +161,13 @@ class Task(ABC):
     # --- optional abilities -------------------------------------------------------------
     def mutation_space(self) -> MutationSpace | None:
         """Typed mutations for the heuristic agents (None: the task has none)."""
+        return None
+
+    def finetune_pairs(self, maker: PairMaker, archive: Archive, corpus: Path | None,
+                       limit: int, seed: int) -> list[tuple[Pair, str]] | None:
+        """A LoRA cycle's corpus pairs, (pair, prompt key), when the task makes its own from
+        `corpus` and the archive (at most `limit`, drawn with `seed`); None (the default):
+        the cycle draws channel-corpus records as for image classification."""
         return None
 
     def after_results(self, archive: Archive) -> None:  # noqa: B027

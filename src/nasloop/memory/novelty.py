@@ -205,7 +205,7 @@ class NoveltyIndex:
                 self.canonical.setdefault(canonical_hash(code), cid)
 
     def same_program(self, code: str) -> int | None:
-        """The indexed candidate that is ``code`` up to names, strings and layout, if any."""
+        """The indexed candidate that is ``code`` up to layout, own names and import aliases."""
         return self.canonical.get(canonical_hash(code))
 
     def nearest_duplicate(self, m: MinHash) -> tuple[int, float] | None:

@@ -184,3 +184,15 @@ def test_every_way_of_naming_an_image_folder_hides_it(tmp_path: Path, monkeypatc
     hidden = ImageClassificationRunner.hidden_paths(eval_job("x", data_dir="data"))
     assert str(tmp_path / "data") in hidden
     assert all(Path(p).is_absolute() for p in hidden)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_tasks_runner_scores_on_the_trusted_side(kind: str):
+    """Issue 16 for every task: its runner prepares the data in two halves, hides the
+    labels' copies and scores the returned outputs itself (a runner without `score` would
+    have its candidate's own metrics believed)."""
+    from nasloop.sandbox.executor import runner_class
+
+    cls = runner_class(task_class(kind).runner)
+    for member in ("prepare", "read_paths", "hidden_paths", "score", "preload", "run"):
+        assert callable(getattr(cls, member, None)), (kind, member)

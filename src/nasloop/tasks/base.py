@@ -107,9 +107,16 @@ class TaskRunner(Protocol):
 
     `preload` runs in the worker before it forks any candidate process; `data_key` and
     `load` give the data a job needs, loaded once per worker and key; `run` runs in the
-    candidate's own process (never the orchestrator's) and returns `EvalResult` fields.
-    `read_paths` (a static method, called on the orchestrator's host) names the host paths
-    the sandbox must see read-only.
+    candidate's own process (never the orchestrator's) and returns `EvalResult` fields with
+    the candidate's *outputs* (predictions, restored images), not its score.
+
+    Static methods called on the trusted host, never in the sandbox: `prepare(job,
+    sandbox_dir, trusted_dir)` splits the data into what the candidate may see and what
+    scores it (`nasloop.sandbox.prepared`); `read_paths(job)` names the host paths the
+    sandbox must see read-only, `hidden_paths(job)` those it must not (every copy of the
+    labels); `score(job, raw)` turns the returned outputs into metrics against the trusted
+    half and validates everything else that came back (failure `bad-result`). Every
+    registered task's runner has all four (tests/unit/test_tasks.py).
     """
 
     def preload(self) -> None: ...

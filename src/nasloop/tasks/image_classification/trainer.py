@@ -272,6 +272,7 @@ def preload() -> None:
     import torch.utils.flop_counter  # noqa: F401
 
     from nasloop.sandbox import isolation, outputs  # noqa: F401
+    from nasloop.tasks.recipes import ops, runtime  # noqa: F401  (a bare file's TRAIN_RECIPE)
 
     _bind_trusted()
     warm_up()

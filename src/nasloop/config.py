@@ -126,7 +126,7 @@ class MemoryConfig(_Section):
     novelty_threshold: float = Field(
         0.9, gt=0, le=1,
         description="MinHash-Jaccard above which candidates count as similar (fine-tuning"
-        " elite diversity); duplicates are copies up to layout, comments, names and strings.",
+        " elite diversity); duplicates are copies up to layout, comments and names.",
     )
     num_perm: int = Field(128, ge=16, le=4096, description="MinHash permutations.")
 

@@ -146,11 +146,25 @@ def test_a_run_of_poison_pill_seeds_finishes_and_resumes(tmp_path: Path) -> None
     assert best == by_seed["seed:bare_noargs"][3] or best > 0.5  # the honest one leads
 
 
-@pytest.mark.parametrize("layout", ["mnist", "imagefolder"])
-def test_the_dataset_files_on_disk_are_hidden(executor: LocalExecutor, tmp_path: Path,
-                                              layout: str) -> None:
+@pytest.mark.parametrize("layout", ["mnist", "imagefolder", "plain-folder"])
+def test_the_dataset_files_on_disk_are_hidden(executor: LocalExecutor, layout: str) -> None:
     """The label hunt through nasloop's own loader, on a dataset laid out on disk: the
-    dataset's files (and so its labels) are not visible in the sandbox."""
+    dataset's files (and so its labels) are not visible in the sandbox. The data lives
+    outside /tmp and is world-readable (the sandbox's /tmp is private and a 0700 folder is
+    unreadable to it anyway, either of which would hide a bug: a plain-directory image
+    folder was readable and its lookup scored 1.0)."""
+    import shutil
+    import tempfile
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="nasloop-test-", dir="/var/tmp"))
+    tmp_path.chmod(0o755)  # readable by anyone, as a user's data folder usually is
+    try:
+        _hunt_labels_on_disk(executor, tmp_path, layout)
+    finally:
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _hunt_labels_on_disk(executor: LocalExecutor, tmp_path: Path, layout: str) -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("datasets_on_disk",
@@ -160,9 +174,10 @@ def test_the_dataset_files_on_disk_are_hidden(executor: LocalExecutor, tmp_path:
     if layout == "mnist":
         disk.write_mnist(tmp_path)
         fields, classes = {"dataset": "mnist", "data_dir": str(tmp_path)}, 10
-    else:
+    else:  # the folder named with its prefix, or as a plain directory
         disk.write_image_folder(tmp_path / "folder", classes=3, per_class=30)
-        fields, classes = {"dataset": f"imagefolder:{tmp_path / 'folder'}"}, 3
+        prefix = "imagefolder:" if layout == "imagefolder" else ""
+        fields, classes = {"dataset": f"{prefix}{tmp_path / 'folder'}"}, 3
     res = _run(executor, candidate(INTEGRITY / "loader_lookup.py"), **fields)
     assert "files visible: 0" in (res.log_tail or ""), res
     assert "lookup failed" in (res.log_tail or ""), res

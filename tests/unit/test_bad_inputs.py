@@ -87,3 +87,32 @@ def test_a_config_with_a_byte_order_mark_loads(tmp_path):
     p = tmp_path / "s.toml"
     p.write_bytes(b"\xef\xbb\xbf[run]\nbudget = 4\n")
     assert load_config(p).run.budget == 4
+
+
+@pytest.mark.parametrize("content, needle", [
+    (None, "not found"),
+    ("dir", "is a directory"),
+    (b"\x00\x01binary", "is binary"),
+    (b"", "is empty"),
+    (b"class Net(:\n", "does not parse"),
+])
+def test_a_bad_seed_file_stops_run_before_its_directory_exists(tmp_path, content, needle):
+    """`nasloop run` with a bad seed file: one line naming seeds.files, exit 2, and no
+    half-made run directory."""
+    from typer.testing import CliRunner
+
+    from nasloop.cli import app
+
+    seed = tmp_path / "seed.py"
+    if content == "dir":
+        seed.mkdir()
+    elif content is not None:
+        seed.write_bytes(content)
+    config = tmp_path / "search.toml"
+    config.write_text(f"[seeds]\nfiles = [{str(seed)!r}]\n", encoding="utf-8")
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", "--config", str(config), "--out", str(out)])
+    assert res.exit_code == 2
+    [line] = res.output.strip().splitlines()
+    assert "seeds.files" in line and needle in line
+    assert not out.exists()

@@ -80,3 +80,27 @@ def test_unknown_dataset_is_one_line():
     with pytest.raises(DatasetError) as err:
         dataset_info("nope")
     assert "\n" not in str(err.value) and "digits" in str(err.value)
+
+
+def test_prepare_offline_names_the_dataset_where_it_looked_and_how(monkeypatch, tmp_path: Path):
+    """`nasloop data prepare` where the network is refused: one line, exit 2 (torchvision's
+    download is replaced by one that fails as an offline machine does; nothing is fetched)."""
+    import urllib.error
+
+    import torchvision
+    from typer.testing import CliRunner
+
+    from nasloop.cli import app
+
+    class Offline:
+        def __init__(self, root: str, download: bool, **kw) -> None:
+            raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", Offline)
+    res = CliRunner().invoke(app, ["data", "prepare", "cifar10", "--data-dir", str(tmp_path)])
+    assert res.exit_code == 2
+    [line] = res.output.strip().splitlines()
+    assert "'cifar10'" in line and str(tmp_path / "cifar10") in line
+    assert f"nasloop data prepare cifar10 --data-dir {tmp_path}" in line and "URLError" in line
+    ok = CliRunner().invoke(app, ["data", "prepare", "digits"])
+    assert ok.exit_code == 0 and "ships with scikit-learn" in ok.output

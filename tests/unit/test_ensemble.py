@@ -266,3 +266,30 @@ def test_an_llm_improver_can_ask_for_a_swap_or_a_gate_change(tmp_path: Path) -> 
     # a call that cannot apply falls back to a proposal of the operator it names
     fallback = ask("swap_expert(out=nobody, in=mlp_wide)")
     assert fallback is not None and families_of(fallback) != families_of(code)
+
+
+@pytest.mark.parametrize("direction, best", [("max", [2, 0]), ("min", [1, 0])])
+def test_run_elites_follow_the_runs_objective_and_leave_it_unchanged(
+        tmp_path: Path, direction: str, best: list[int]) -> None:
+    import hashlib
+
+    from nasloop.memory.archive import Archive
+    from nasloop.rundir import RunDir
+    from nasloop.tasks.ensemble.families import FamilyError, load_families
+
+    run = tmp_path / "run"
+    run.mkdir()
+    archive = Archive(RunDir(run).archive, direction)
+    archive.set_meta("objective", {"metric": "m", "direction": direction, "bounds": None})
+    for step, score in enumerate([0.5, 0.2, 0.9, None]):
+        cid = archive.add_candidate(step, parent_id=None, origin="seed:x", modification=None,
+                                    code=f"# model {step}\n", diff=None, gen_s=0.0)
+        if score is not None:
+            archive.set_ok(cid, form="bare", score=score, metrics={"m": score}, eval_wall_s=1.0)
+    archive.close()
+    before = hashlib.sha256(RunDir(run).archive.read_bytes()).hexdigest()
+    found = load_families([f"run:{run}"], elites=2)
+    assert sorted(found.values()) == sorted(f"# model {i}\n" for i in best)
+    assert hashlib.sha256(RunDir(run).archive.read_bytes()).hexdigest() == before
+    with pytest.raises(FamilyError, match="no archive.sqlite|holds no run"):
+        load_families([f"run:{tmp_path / 'nothing'}"])

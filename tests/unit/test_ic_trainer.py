@@ -153,3 +153,22 @@ def test_check_only_stops_before_training(digits: DatasetSplits) -> None:
         update={"op": "check"}), digits)
     assert result["status"] == "ok" and "val_accuracy" not in result["metrics"]
     assert result["metrics"]["params"] > 0 and "train_s" not in result["metrics"]
+
+
+def test_disguised_parameters_are_counted_as_they_are(digits: DatasetSplits) -> None:
+    """A Parameter subclass claiming one element and a Net hiding a submodule from
+    named_modules/named_parameters are still counted from the real weights (issue 16)."""
+    import torch
+
+    from nasloop.tasks.image_classification.checks import build_model, load_module
+    from nasloop.tasks.image_classification.trainer import weight_shapes
+
+    code = (CANDIDATES.parent / "integrity" / "disguised_parameters.py").read_text()
+    model = build_model(load_module(code), "bare", code, (2, 1, 32, 32), 10, {}, "cpu")
+    assert sum(p.numel() for p in model.parameters()) < 100  # what the candidate claims
+    assert sorted(weight_shapes(model)) == [[10], [10, 1], [1_000_000], [2_280_000]]
+    lazy = torch.nn.LazyLinear(3)
+    assert weight_shapes(lazy) == [[0], [0]]  # uninitialised: no data yet
+    res = run_job(eval_job(code, epochs=1), digits)
+    assert (res["status"], res["failure_class"]) == ("failed", "params")
+    assert res["metrics"]["params"] == 3_280_020

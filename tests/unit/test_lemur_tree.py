@@ -55,3 +55,42 @@ def test_round_trip(tmp_path: Path) -> None:
 def test_not_a_tree_is_one_line(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["lemur", "import", str(tmp_path), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "no NN-Dataset tree" in res.output
+
+
+def test_a_runs_export_imports_back_to_its_records(tmp_path: Path) -> None:
+    """`lemur export RUN OUT` writes the run's valid candidates only, one trial each with
+    the run's settings and the candidate's score; importing that tree gives them back."""
+    from nasloop.config import build_config
+    from nasloop.lemur.run_export import run_records
+    from nasloop.memory.archive import Archive
+    from nasloop.rundir import RunDir
+
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = build_config({"data": {"dataset": "digits-16px"},
+                        "train": {"epochs": 3, "lr": 0.05}})
+    archive = Archive(RunDir(run).archive)
+    archive.set_meta("config", cfg.model_dump())
+    archive.set_meta("objective", {"metric": "val_accuracy", "direction": "max"})
+    for step, (status, score) in enumerate([("ok", 0.5), ("failed", None), ("ok", 0.75)]):
+        cid = archive.add_candidate(step, parent_id=None, origin="seed:x", modification=None,
+                                    code=CODE.replace("pass", f"step = {step}"), diff=None,
+                                    gen_s=0.0)
+        if status == "ok":
+            archive.set_ok(cid, form="bare", score=score, metrics={"train_s": 2.0},
+                           eval_wall_s=3.0)
+        else:
+            archive.set_failed(cid, failure_class="shape", message="bad", eval_wall_s=1.0)
+    archive.close()
+    runner = CliRunner()
+    out = runner.invoke(app, ["lemur", "export", str(run), str(tmp_path / "tree")])
+    assert out.exit_code == 0 and "2 records" in out.output, out.output
+    back = runner.invoke(app, ["lemur", "import", str(tmp_path / "tree"), "--out",
+                               str(tmp_path / "b")])
+    assert back.exit_code == 0, back.output
+    got = read_records(tmp_path / "b" / RECORDS)
+    assert sorted(got, key=lambda r: r.name) == sorted(run_records(run), key=lambda r: r.name)
+    assert [(r.task, r.dataset, r.metric, r.epoch) for r in got] == [
+        ("img-classification", "digits-16px", "acc", 3)] * 2
+    assert sorted(r.trials[0]["accuracy"] for r in got) == [0.5, 0.75]
+    assert {r.trials[0]["lr"] for r in got} == {0.05}

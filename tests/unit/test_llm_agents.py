@@ -120,6 +120,25 @@ def test_improver_reads_prose_wrapped_json_and_improves_the_best():
     assert "change 1" in call.prompt  # the history is in the prompt
 
 
+@pytest.mark.parametrize("tree, listed, absent", [
+    ({"task": {"kind": "recipes"}}, ["loss: set the loss", "optimizer: set the optimizer"],
+     ["widen"]),
+    ({"task": {"recipe_operators": True}}, ["widen", "loss: set the loss", "ngl"], []),
+    ({}, ["widen"], ["loss: set the loss"]),
+])
+def test_improver_prompt_lists_the_tasks_mutations(tree, listed, absent):
+    """The LLM improver sees the task's typed mutations (recipe ones next to architecture
+    ones when the task offers both), as the heuristic improver can propose them."""
+    brief = build_task(build_config(tree)).brief()
+    b = backend([GOOD_JSON])
+    result = LLMImprover(b, builder(), retries=0).improve(improve_request(task=brief))
+    prompt = result.calls[0].prompt
+    for text in listed:
+        assert text in prompt
+    for text in absent:
+        assert text not in prompt
+
+
 def test_improver_retries_then_succeeds():
     b = backend(["I suggest adding dropout.", GOOD_JSON])
     result = LLMImprover(b, builder(), retries=2).improve(improve_request())

@@ -83,3 +83,29 @@ def test_copies_are_rejected_and_real_small_changes_accepted():
     for code, original in ((stride, seeds["resnet_small"]), (kernel, seeds["vgg_small"])):
         assert code != original
         assert not _is_duplicate(index, code)
+
+
+def test_a_changed_string_builtin_or_imported_name_is_a_real_change():
+    """What a string, a builtin or an imported name says changes behaviour: such copies are
+    novel (a bare file's recipe lives in strings); aliases and own names still do not count."""
+    base = ("import torch.nn.functional as F\nfrom torch.nn.functional import gelu, relu\n\n\n"
+            "def f(x, prm):\n    y = F.interpolate(x, scale_factor=2, mode='nearest')\n"
+            "    return relu(max(y.sum(), prm['dropout']))\n")
+    real = [base.replace("nearest", "bilinear"), base.replace("'dropout'", "'lr'"),
+            base.replace("max(", "min("), base.replace("return relu(", "return gelu(")]
+    for code in real:
+        assert novelty.canonical_hash(code) != novelty.canonical_hash(base), code
+    copies = [base.replace(" as F", " as G").replace("F.interp", "G.interp"),
+              base.replace("y", "z").replace("prm", "p"),
+              "from torch.nn.functional import gelu, relu\nimport torch.nn.functional as F\n"
+              + base.split("\n", 2)[2]]
+    for code in copies:
+        assert novelty.canonical_hash(code) == novelty.canonical_hash(base), code
+    from nasloop.tasks.recipes.ops import with_recipe
+
+    bare = ("import torch.nn as nn\n\n\nclass Net(nn.Module):\n"
+            "    def __init__(self, in_shape, out_shape):\n        super().__init__()\n"
+            "        self.fc = nn.Linear(in_shape[1], out_shape[0])\n\n"
+            "    def forward(self, x):\n        return self.fc(x.flatten(1))\n")
+    a, b = with_recipe(bare, "cross_entropy", "adam"), with_recipe(bare, "ngl", "sgd")
+    assert novelty.canonical_hash(a) != novelty.canonical_hash(b)

@@ -165,3 +165,34 @@ def test_task_job_carries_the_runner_and_the_run_settings():
     assert (job.seed, job.time_limit_s, job.params["epochs"], job.params["lr"]) == (4, 9, 3, 0.05)
     assert job.data["dataset"] == "digits"
     assert build_task(cfg).job(7, "code", seed=11).seed == 11
+
+
+def test_every_way_of_naming_an_image_folder_hides_it(tmp_path: Path, monkeypatch):
+    """The folder's class sub-folders are its labels: hidden from the sandbox whether it is
+    named `imagefolder:PATH`, a plain directory, or relatively; so is a relative data_dir."""
+    from nasloop.tasks.image_classification.jobs import eval_job
+    from nasloop.tasks.image_classification.runner import ImageClassificationRunner
+
+    folder = tmp_path / "flowers"
+    (folder / "a").mkdir(parents=True)
+    (folder / "b").mkdir()
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for name in (f"imagefolder:{folder}", str(folder), "flowers", "imagefolder:flowers"):
+        hidden = ImageClassificationRunner.hidden_paths(eval_job("x", dataset=name))
+        assert str(folder) in hidden, name
+    hidden = ImageClassificationRunner.hidden_paths(eval_job("x", data_dir="data"))
+    assert str(tmp_path / "data") in hidden
+    assert all(Path(p).is_absolute() for p in hidden)
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_every_tasks_runner_scores_on_the_trusted_side(kind: str):
+    """Issue 16 for every task: its runner prepares the data in two halves, hides the
+    labels' copies and scores the returned outputs itself (a runner without `score` would
+    have its candidate's own metrics believed)."""
+    from nasloop.sandbox.executor import runner_class
+
+    cls = runner_class(task_class(kind).runner)
+    for member in ("prepare", "read_paths", "hidden_paths", "score", "preload", "run"):
+        assert callable(getattr(cls, member, None)), (kind, member)

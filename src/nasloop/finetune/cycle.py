@@ -259,11 +259,11 @@ class FinetuneCycles:
             pairs += [pair] * self.cfg.elite_repeat
             keys.append(self._prompt_key(elite) or "")  # from_elite made a pair: it has one
         seed = self.res.config.run.seed + cycle
-        task_pairs = getattr(self.res.task, "finetune_pairs", None)
+        corpus = Path(self.cfg.corpus).expanduser() if self.cfg.corpus else None
+        task_pairs = self.res.task.finetune_pairs(self.pairs, archive, corpus,
+                                                  self.cfg.corpus_pairs, seed)
         if task_pairs is not None:  # a task with its own corpus pairs (augmentation)
-            corpus = Path(self.cfg.corpus).expanduser() if self.cfg.corpus else None
-            for pair, key in task_pairs(self.pairs, archive, corpus, self.cfg.corpus_pairs,
-                                        seed):
+            for pair, key in task_pairs:
                 pairs.append(pair)
                 keys.append(key)
             return pairs, keys

@@ -162,7 +162,7 @@ class LoopNodes:
 
     # --- novelty -------------------------------------------------------------
     def novelty(self, state: SearchState) -> SearchState:
-        """Exact structural duplicate, else the same program up to names and strings, else
+        """Exact structural duplicate, else the same program up to its own names, else
         novel (see memory/novelty.py: a Jaccard threshold cannot tell a one-layer change of a
         400-line model from a copy).
 
@@ -183,7 +183,7 @@ class LoopNodes:
                 if renamed is not None:
                     sim = mh.jaccard(index.sigs[renamed])
                     archive.set_duplicate(cand.id, renamed, f"the program of #{renamed} up to"
-                                          f" names and strings (MinHash-Jaccard {sim:.3f})")
+                                          f" names (MinHash-Jaccard {sim:.3f})")
                     continue
             index.add(cand.id, mh, cand.code or "")
             novel = True

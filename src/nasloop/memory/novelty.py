@@ -2,9 +2,9 @@
 
 All work on the normalised AST (comments, formatting and docstrings do not count).
 A duplicate is the same program up to layout, comments and docstrings (structural hash)
-or, beyond that, up to identifier names, string constants and import order (canonical
-hash): a copy that only renames or re-words is rejected, while any changed number, call
-or statement, however small against a 400-line model, is a real candidate. MinHash over
+or, beyond that, up to the names of what the file binds itself, import aliases and import
+order (canonical hash): a copy that only renames is rejected, while any changed number,
+string, call or statement, however small against a 400-line model, is a real candidate. MinHash over
 statement 3-grams (datasketch LSH) still measures similarity: one changed statement in
 a 30-statement model gives about 0.8, in a 400-line model about 0.99, so a Jaccard
 threshold alone cannot tell a one-layer change of a large model from a copy.
@@ -47,20 +47,62 @@ def structural_hash(code: str) -> str:
     return hashlib.sha256(dump.encode()).hexdigest()[:32]
 
 
-class _Canonical(ast.NodeTransformer):
-    """Identifiers become their order of first appearance; strings become empty."""
+def _imported(tree: ast.AST) -> dict[str, str]:
+    """Names bound by imports -> what they import (`from torch import nn as N`: N -> torch.nn)."""
+    found: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    found[a.asname] = a.name
+                else:
+                    top = a.name.split(".")[0]
+                    found[top] = top
+        elif isinstance(node, ast.ImportFrom):
+            base = "." * node.level + (node.module or "")
+            for a in node.names:
+                found[a.asname or a.name] = f"{base}.{a.name}"
+    return found
 
-    def __init__(self) -> None:
+
+def _bound(tree: ast.AST) -> set[str]:
+    """Names the file binds itself (assignments, loop targets, arguments, `except ... as`)."""
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            found.add(node.id)
+        elif isinstance(node, ast.arg):
+            found.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            found.add(node.name)
+    return found
+
+
+class _Canonical(ast.NodeTransformer):
+    """Names the file binds become their order of first appearance; an imported name becomes
+    what it imports; anything else (builtins) and every constant stays as it is: a string
+    can change behaviour (`mode="bilinear"`, `prm["dropout"]`, a bare file's recipe)."""
+
+    def __init__(self, tree: ast.AST) -> None:
         self.names: dict[str, str] = {}
+        self.imported = _imported(tree)
+        self.bound = _bound(tree) - set(self.imported)
 
     def _id(self, name: str) -> str:
         return self.names.setdefault(name, f"_{len(self.names)}")
 
     def visit_Name(self, node: ast.Name) -> ast.AST:
-        return ast.Name(self._id(node.id), node.ctx)
+        if node.id in self.imported:
+            return ast.Name("import:" + self.imported[node.id], node.ctx)
+        return ast.Name(self._id(node.id) if node.id in self.bound else node.id, node.ctx)
 
     def visit_arg(self, node: ast.arg) -> ast.AST:
         return ast.arg(self._id(node.arg), None)
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
+        self.generic_visit(node)
+        node.name = self._id(node.name) if node.name else None
+        return node
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         value = self.visit(node.value)
@@ -68,19 +110,19 @@ class _Canonical(ast.NodeTransformer):
         return ast.Attribute(value, self._id("self." + node.attr) if is_self else node.attr,
                              node.ctx)  # fmt: skip
 
-    def visit_Constant(self, node: ast.Constant) -> ast.AST:
-        return ast.Constant("") if isinstance(node.value, str) else node
-
 
 def canonical_hash(code: str) -> str:
-    """Hash equal for copies that differ only in layout, comments, docstrings, identifier
-    names (locals, arguments, ``self.`` attributes), string constants or import order."""
+    """Hash equal for copies that differ only in layout, comments, docstrings, the names of
+    what the file binds itself (locals, arguments, ``self.`` attributes), import aliases or
+    import order. Constants (strings included), builtins and what is imported count."""
     tree = normalised_ast(code)
     body = tree.body  # type: ignore[attr-defined]
-    imports = sorted((s for s in body if isinstance(s, (ast.Import, ast.ImportFrom))), key=ast.dump)
     rest = [s for s in body if not isinstance(s, (ast.Import, ast.ImportFrom))]
-    canonical = _Canonical().visit(ast.Module(body=[*imports, *rest], type_ignores=[]))
-    dump = ast.dump(canonical, include_attributes=False)
+    canonical = _Canonical(tree)
+    targets = sorted(set(canonical.imported.values()))
+    imports = ast.Expr(ast.Constant(repr(targets)))
+    dump = ast.dump(canonical.visit(ast.Module(body=[imports, *rest], type_ignores=[])),
+                    include_attributes=False)
     return hashlib.sha256(dump.encode()).hexdigest()[:32]
 
 
@@ -163,7 +205,7 @@ class NoveltyIndex:
                 self.canonical.setdefault(canonical_hash(code), cid)
 
     def same_program(self, code: str) -> int | None:
-        """The indexed candidate that is ``code`` up to names, strings and layout, if any."""
+        """The indexed candidate that is ``code`` up to layout, own names and import aliases."""
         return self.canonical.get(canonical_hash(code))
 
     def nearest_duplicate(self, m: MinHash) -> tuple[int, float] | None:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
     from nasloop.agents.mutation.spec import Mutation
     from nasloop.config import Config
+    from nasloop.finetune.pair import Pair
+    from nasloop.finetune.pairs import PairMaker
     from nasloop.memory.archive import Archive
     from nasloop.sandbox.job import EvalJob
 
@@ -108,9 +110,16 @@ class TaskRunner(Protocol):
 
     `preload` runs in the worker before it forks any candidate process; `data_key` and
     `load` give the data a job needs, loaded once per worker and key; `run` runs in the
-    candidate's own process (never the orchestrator's) and returns `EvalResult` fields.
-    `read_paths` (a static method, called on the orchestrator's host) names the host paths
-    the sandbox must see read-only.
+    candidate's own process (never the orchestrator's) and returns `EvalResult` fields with
+    the candidate's *outputs* (predictions, restored images), not its score.
+
+    Static methods called on the trusted host, never in the sandbox: `prepare(job,
+    sandbox_dir, trusted_dir)` splits the data into what the candidate may see and what
+    scores it (`nasloop.sandbox.prepared`); `read_paths(job)` names the host paths the
+    sandbox must see read-only, `hidden_paths(job)` those it must not (every copy of the
+    labels); `score(job, raw)` turns the returned outputs into metrics against the trusted
+    half and validates everything else that came back (failure `bad-result`). Every
+    registered task's runner has all four (tests/unit/test_tasks.py).
     """
 
     def preload(self) -> None: ...
@@ -179,6 +188,13 @@ class Task(ABC):
         """The job that trains `code` for `epochs` with training seed `seed` on the search's
         own data split, scored like the search's (the validation split, on the trusted
         side): a promotion of `[search.promote]` (None: not offered)."""
+        return None
+
+    def finetune_pairs(self, maker: PairMaker, archive: Archive, corpus: Path | None,
+                       limit: int, seed: int) -> list[tuple[Pair, str]] | None:
+        """A LoRA cycle's corpus pairs, (pair, prompt key), when the task makes its own from
+        `corpus` and the archive (at most `limit`, drawn with `seed`); None (the default):
+        the cycle draws channel-corpus records as for image classification."""
         return None
 
     def after_results(self, archive: Archive) -> None:  # noqa: B027

@@ -25,6 +25,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "last_result",
         "history",
         "metric",
+        "operators",
     ),
     "improver_retry": ("error",),
     "generator_full": _GEN,

@@ -47,6 +47,13 @@ def history_text(lines: Sequence[str]) -> str:
     return "\n".join(f"- {ln}" for ln in lines) if lines else "(none yet)"
 
 
+def operators_text(operators: dict[str, str]) -> str:
+    """The task's typed mutations, one line each (`name: summary`)."""
+    if not operators:
+        return "(none: describe the change in words)"
+    return "\n".join(f"- {name}: {summary}" for name, summary in operators.items())
+
+
 class PromptBuilder:
     """Messages for each role, from one run's templates and contract."""
 
@@ -75,6 +82,7 @@ class PromptBuilder:
                 last_result=describe(last, self.limit, obj),
                 history=history_text(lines),
                 metric=obj.metric,
+                operators=operators_text(task.operators),
             )
             return [self.system(), HumanMessage(user.strip())]
 

@@ -19,16 +19,18 @@ def _folder(path: Path) -> dict[str, str]:
 
 
 def _run_elites(run: Path, count: int) -> dict[str, str]:
-    from nasloop.memory.archive import Archive
+    """The run's `count` best trained candidates under its own objective, read-only (the run
+    may be live; its files are read through `RunView`, their one owner)."""
+    from nasloop.inspect.rundir import InspectError, RunView
 
-    db = run / "archive.sqlite"
-    if not db.is_file():
-        raise FamilyError(f"run:{run}: no archive.sqlite there")
-    archive = Archive(db)
     try:
-        top = archive.top(count)
-    finally:
-        archive.close()
+        with RunView(run) as view:
+            objective = view.objective()
+            trained = [c for c in view.candidates()
+                       if c.status == "ok" and c.score is not None and c.code]
+    except InspectError as err:
+        raise FamilyError(f"run:{run}: {err}") from None
+    top = sorted(trained, key=lambda c: (objective.sort_key(c.score), c.id))[:count]
     found = {f"{run.name}_{c.id}": c.code for c in top if c.code}
     if not found:
         raise FamilyError(f"run:{run}: no trained candidate to take")

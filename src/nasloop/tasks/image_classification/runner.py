@@ -24,6 +24,18 @@ def sklearn_data() -> list[str]:
     return [str(root / "data"), str(root / "images"), str(root / "descr")]
 
 
+def image_folder(dataset: str) -> Path | None:
+    """The folder (absolute) an image-folder dataset reads: `imagefolder:PATH`, or a plain
+    directory that is not a table name (the table reads both as the same folder)."""
+    from nasloop.data.table import DATASETS, FOLDER_PREFIX
+
+    if dataset.lower().startswith(FOLDER_PREFIX):
+        return Path(dataset.split(":", 1)[1]).expanduser().resolve()
+    if dataset.lower() not in DATASETS and Path(dataset).expanduser().is_dir():
+        return Path(dataset).expanduser().resolve()
+    return None
+
+
 class ImageClassificationRunner:
     """A `TaskRunner`: trains LEMUR-form or bare model files; predictions are scored on the
     trusted side against labels the candidate's process never holds."""
@@ -58,9 +70,10 @@ class ImageClassificationRunner:
 
         hidden = [str(cache_root()), *sklearn_data(), str(Path(DEFAULT_DATA_DIR).expanduser())]
         if spec.data_dir:
-            hidden.append(str(Path(spec.data_dir).expanduser()))
-        if spec.dataset.lower().startswith("imagefolder:"):
-            hidden.append(str(Path(spec.dataset.split(":", 1)[1]).expanduser()))
+            hidden.append(str(Path(spec.data_dir).expanduser().resolve()))
+        folder = image_folder(spec.dataset)
+        if folder is not None:
+            hidden.append(str(folder))
         return hidden
 
     @staticmethod

@@ -114,18 +114,50 @@ def predict(model: nn.Module, x: torch.Tensor, num_classes: int, device: str,
     return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
 
-# Bound when the worker preloads this module, before any candidate code exists: a candidate
-# that rebinds torch.nn.Module.named_parameters does not change what is reported.
-_NAMED_PARAMETERS = None
+# Bound when the worker preloads this module, before any candidate code exists (a candidate
+# may rebind torch._C's attributes; TensorBase itself and the builtins are immutable).
+_SHAPE_OF: Any = None  # torch's own Tensor.shape getter
+_NO_TORCH_FUNCTION: Any = None  # torch._C.DisableTorchFunction
+
+
+def _bind_trusted() -> None:
+    import torch
+
+    global _SHAPE_OF, _NO_TORCH_FUNCTION
+    _SHAPE_OF = torch._C.TensorBase.shape.__get__
+    _NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
+
+
+def _parameters(model: nn.Module) -> list[Any]:
+    """Every parameter registered in `model`'s module tree, each once, found through the
+    modules' own `_modules`/`_parameters` dicts: a candidate's overrides of
+    `named_parameters`, `named_modules`, `parameters` or of the dicts' methods do not
+    hide one."""
+    found: dict[int, Any] = {}
+    seen: set[int] = set()
+    stack = [model]
+    while stack:
+        module = stack.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        for p in dict.values(object.__getattribute__(module, "_parameters")):
+            if p is not None:
+                found.setdefault(id(p), p)
+        stack += [m for m in dict.values(object.__getattribute__(module, "_modules"))
+                  if m is not None]
+    return list(found.values())
 
 
 def weight_shapes(model: nn.Module) -> list[list[int]]:
-    """The shape of every parameter (what the trusted side counts and caps)."""
-    from torch.nn.parameter import UninitializedParameter
-
-    named = _NAMED_PARAMETERS or type(model).named_parameters
-    return [list(p.shape) for _, p in named(model)
-            if not isinstance(p, UninitializedParameter)]
+    """The shape of every parameter (what the trusted side counts and caps), read with
+    torch's own shape getter while `__torch_function__` is off, so a Parameter subclass
+    that claims another `shape`/`numel` is read as it is; an uninitialised lazy parameter
+    holds no data and reads as [0]."""
+    if _SHAPE_OF is None:
+        _bind_trusted()
+    with _NO_TORCH_FUNCTION():
+        return [[int(d) for d in _SHAPE_OF(p)] for p in _parameters(model)]
 
 
 class Augmented:
@@ -240,9 +272,9 @@ def preload() -> None:
     import torch.utils.flop_counter  # noqa: F401
 
     from nasloop.sandbox import isolation, outputs  # noqa: F401
+    from nasloop.tasks.recipes import ops, runtime  # noqa: F401  (a bare file's TRAIN_RECIPE)
 
-    global _NAMED_PARAMETERS
-    _NAMED_PARAMETERS = torch.nn.Module.named_parameters
+    _bind_trusted()
     warm_up()
 
 

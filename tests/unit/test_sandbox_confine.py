@@ -41,8 +41,6 @@ def test_confined_child_has_a_fresh_tmp_no_caps_and_no_network(tmp_path: Path) -
     outside = tmp_path / "host-file"
 
     def body() -> dict:
-        import pyseccomp  # noqa: F401 - loaded before the filter, as the sandbox does
-
         confine.private_tmp(["/tmp/cand"], 16, 16)
         seen = sorted(os.listdir("/tmp"))
         confine.drop_all_capabilities()

@@ -9,7 +9,7 @@ In order (each step needs the privileges the next one gives up):
 2. `pin_cpus`: CPU affinity to the job's thread count, so `threads` is enforced, not advice;
 3. `drop_all_capabilities`: bounding, ambient, effective, permitted and inheritable sets
    emptied (root has already become `nobody` where the interpreter is readable by it);
-4. `install_seccomp`: a libseccomp filter (pyseccomp) that refuses mount, ptrace, keyrings,
+4. `install_seccomp`: a libseccomp filter that refuses mount, ptrace, keyrings,
    bpf, modules, namespaces, raw devices, io_uring, affinity changes, other processes'
    limits, and every socket but AF_UNIX. It is inherited by every child and can
    never be removed.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 from collections.abc import Sequence
 
@@ -190,23 +191,73 @@ def capabilities() -> dict[str, int]:
     return out
 
 
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64),
+                ("datum_b", ctypes.c_uint64)]
+
+
+SCMP_ACT_ALLOW = 0x7FFF0000
+SCMP_CMP_NE, SCMP_CMP_EQ, SCMP_CMP_MASKED_EQ = 1, 4, 7
+
+
+def _errno_action(code: int) -> int:
+    return 0x00050000 | (code & 0xFFFF)
+
+
+@functools.lru_cache(maxsize=1)
+def _libseccomp() -> ctypes.CDLL:
+    """libseccomp (the well-kept C library) through ctypes. Our own binding of the five
+    calls we need rather than a Python wrapper: the ones on PyPI are unmaintained
+    (pyseccomp's last release is from 2021) or need compiling against libseccomp's headers."""
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
+    except OSError as exc:
+        raise ConfineError(f"libseccomp is not installed (apt-get install -y libseccomp2): "
+                           f"{exc}") from None
+    lib.seccomp_init.argtypes = (ctypes.c_uint32,)
+    lib.seccomp_init.restype = ctypes.c_void_p
+    lib.seccomp_syscall_resolve_name.argtypes = (ctypes.c_char_p,)
+    lib.seccomp_syscall_resolve_name.restype = ctypes.c_int
+    lib.seccomp_rule_add_array.argtypes = (ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
+                                           ctypes.c_uint, ctypes.POINTER(_ArgCmp))
+    lib.seccomp_rule_add_array.restype = ctypes.c_int
+    lib.seccomp_load.argtypes = (ctypes.c_void_p,)
+    lib.seccomp_load.restype = ctypes.c_int
+    lib.seccomp_release.argtypes = (ctypes.c_void_p,)
+    lib.seccomp_release.restype = None
+    return lib
+
+
 def install_seccomp() -> None:
     """Load the candidate's syscall filter (set no_new_privs first). Resource limits may only
     be changed on this process itself; namespace flags are refused to clone(2) as well."""
-    import pyseccomp as sc
+    lib = _libseccomp()
+    ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
+    if not ctx:
+        raise ConfineError("seccomp_init failed")
+    eperm = _errno_action(errno.EPERM)
 
-    eperm = sc.ERRNO(errno.EPERM)
-    filt = sc.SyscallFilter(defaction=sc.ALLOW)
-    for name in DENIED:
-        try:
-            filt.add_rule(eperm, name)
-        except (RuntimeError, ValueError, OSError):
-            continue  # a syscall this kernel/arch does not have
-    filt.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")  # glibc falls back to clone(2)
-    for flag in _CLONE_NEW:
-        filt.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
-    filt.add_rule(eperm, "socket", sc.Arg(0, sc.NE, AF_UNIX))
-    # limits of other processes (the worker's, say) are out of reach: pid 0 means "myself"
-    filt.add_rule(eperm, "prlimit64", sc.Arg(0, sc.NE, 0))
-    filt.add_rule(eperm, "prctl", sc.Arg(0, sc.EQ, PR_SET_DUMPABLE), sc.Arg(1, sc.NE, 0))
-    filt.load()
+    def rule(action: int, name: str, *cmps: tuple[int, int, int, int]) -> None:
+        nr = lib.seccomp_syscall_resolve_name(name.encode())
+        if nr < 0:
+            return  # a syscall this kernel/arch does not have
+        arr = (_ArgCmp * max(len(cmps), 1))(*[_ArgCmp(*c) for c in cmps])
+        ret = lib.seccomp_rule_add_array(ctx, action, nr, len(cmps), arr)
+        if ret != 0:
+            raise ConfineError(f"seccomp rule for {name}: {os.strerror(-ret)}")
+
+    try:
+        for name in DENIED:
+            rule(eperm, name)
+        rule(_errno_action(errno.ENOSYS), "clone3")  # glibc falls back to clone(2)
+        for flag in _CLONE_NEW:
+            rule(eperm, "clone", (0, SCMP_CMP_MASKED_EQ, flag, flag))
+        rule(eperm, "socket", (0, SCMP_CMP_NE, AF_UNIX, 0))
+        # limits of other processes (the worker's, say) are out of reach: pid 0 is "myself"
+        rule(eperm, "prlimit64", (0, SCMP_CMP_NE, 0, 0))
+        rule(eperm, "prctl", (0, SCMP_CMP_EQ, PR_SET_DUMPABLE, 0), (1, SCMP_CMP_NE, 0, 0))
+        ret = lib.seccomp_load(ctx)
+        if ret != 0:
+            raise ConfineError(f"seccomp_load: {os.strerror(-ret)}")
+    finally:
+        lib.seccomp_release(ctx)

@@ -16,6 +16,7 @@ descriptors attached (SCM_RIGHTS).
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import signal
@@ -164,6 +165,9 @@ def _data_template(sock: socket.socket, runner: Any, raw_job: dict[str, Any],
     except Exception as exc:  # noqa: BLE001 - reported to the worker as the data's failure
         _send(sock, {"error": f"{type(exc).__name__}: {exc}"[:500]})
         return
+    # every object so far is shared with the candidates: a collection in a fork would touch
+    # them all and copy the whole heap page by page (~0.3 s on the first batch of each)
+    gc.freeze()
     _send(sock, {"ready": os.getpid()})
     while True:
         msg, fds = _recv(sock)

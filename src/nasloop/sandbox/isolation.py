@@ -116,9 +116,9 @@ def setup_child(tmp: str, log_fd: int, keep_fd: int, memory_mb: int, cpu_s: floa
     except `keep_fd` (moved to 3, returned), minimal env, `nobody` where possible, limits,
     `threads` CPUs, no capabilities, no new privileges, the seccomp filter (its private /tmp
     was mounted when it was forked: see nasloop.sandbox.confine)."""
-    import pyseccomp  # noqa: F401 - loaded while the interpreter is surely readable
-
     from nasloop.sandbox import confine
+
+    confine._libseccomp()  # loaded while the interpreter is surely readable
 
     parent = os.getppid()
     os.setsid()

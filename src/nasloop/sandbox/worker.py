@@ -282,11 +282,12 @@ def main() -> None:
     procs.prctl(PR_SET_DUMPABLE, 0)  # no /proc/PID/mem or ptrace for same-uid processes
     out_fd = os.dup(1)
     os.dup2(2, 1)  # stray prints must not corrupt the protocol
+    from nasloop.sandbox import confine
+
     try:
-        import pyseccomp  # noqa: F401 - candidate processes load their filter with it
-    except (ImportError, OSError, RuntimeError) as exc:
-        sys.exit(f"the sandbox needs libseccomp (apt-get install -y libseccomp2) and "
-                 f"pyseccomp: {exc}")
+        confine._libseccomp()  # candidate processes load their filter with it
+    except confine.ConfineError as exc:
+        sys.exit(f"the sandbox: {exc}")
     import torch
 
     torch.set_num_threads(1)  # no thread pool in the worker: forking after one is unsafe

@@ -10,6 +10,7 @@ confines itself, runs the task runner, writes its result and exits.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -134,6 +135,7 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
         if spec.get("device") == "cpu":
             with contextlib.suppress(Exception):
                 _warm_cpu()
+        gc.freeze()  # the garbage collector leaves the template's heap alone (no copies)
         job_json = _read_all(job_r)
         if not job_json.strip():
             os._exit(0)

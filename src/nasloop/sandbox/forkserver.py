@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,16 +111,24 @@ def start_root(runner: Any) -> Template:
     return Template(pid, ours)
 
 
-def _root_loop(sock: socket.socket, runner: Any, worker: int) -> None:
+def _requests(sock: socket.socket, op: str, nfds: int, who: str
+              ) -> Iterator[tuple[dict[str, Any], list[int]]]:
+    """A template's requests of kind `op` carrying `nfds` descriptors, until the worker
+    hangs up; anything else is answered with an error and its descriptors closed."""
     while True:
         msg, fds = _recv(sock)
         if msg is None:
             return
-        if msg.get("op") != "template" or len(fds) != 1:
-            for fd in fds:
-                os.close(fd)
-            _send(sock, {"error": f"root template: bad request {str(msg)[:100]}"})
+        if msg.get("op") == op and len(fds) == nfds:
+            yield msg, fds
             continue
+        for fd in fds:
+            os.close(fd)
+        _send(sock, {"error": f"{who}: bad request {str(msg)[:100]}"})
+
+
+def _root_loop(sock: socket.socket, runner: Any, worker: int) -> None:
+    for msg, fds in _requests(sock, "template", 1, "root template"):
         pid = os.fork()
         if pid == 0:
             code = 0
@@ -169,15 +178,7 @@ def _data_template(sock: socket.socket, runner: Any, raw_job: dict[str, Any],
     # them all and copy the whole heap page by page (~0.3 s on the first batch of each)
     gc.freeze()
     _send(sock, {"ready": os.getpid()})
-    while True:
-        msg, fds = _recv(sock)
-        if msg is None:
-            return
-        if msg.get("op") != "fork" or len(fds) != 3:
-            for fd in fds:
-                os.close(fd)
-            _send(sock, {"error": f"data template: bad request {str(msg)[:100]}"})
-            continue
+    for msg, fds in _requests(sock, "fork", 3, "data template"):
         pid_r, pid_w = os.pipe()
         middle = os.fork()
         if middle == 0:  # the middle process: fork the candidate process, tell its pid, go

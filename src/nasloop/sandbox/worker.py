@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from nasloop.sandbox import forkserver, procs
+from nasloop.sandbox import confine, forkserver, procs
 from nasloop.sandbox.classify import classify_exit
 from nasloop.sandbox.failures import FailureClass
 from nasloop.sandbox.zygote import Zygote, ZygoteKey, spawn_zygote, zygote_key
@@ -256,9 +256,6 @@ def _tail(path: str) -> str | None:
     return text or None
 
 
-PR_SET_DUMPABLE = 4
-
-
 def own_limits() -> dict[int, tuple[int, int]]:
     """This process's resource limits (a change means a candidate reached the worker)."""
     import resource
@@ -279,11 +276,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     procs.prctl(procs.PR_SET_CHILD_SUBREAPER, 1)
-    procs.prctl(PR_SET_DUMPABLE, 0)  # no /proc/PID/mem or ptrace for same-uid processes
+    procs.prctl(confine.PR_SET_DUMPABLE, 0)  # no /proc/PID/mem or ptrace for same-uid processes
     out_fd = os.dup(1)
     os.dup2(2, 1)  # stray prints must not corrupt the protocol
-    from nasloop.sandbox import confine
-
     try:
         confine._libseccomp()  # candidate processes load their filter with it
     except confine.ConfineError as exc:

@@ -8,6 +8,8 @@ each way and the ratios warm/in-process (target <= 1.05), back-to-back warm/in-p
 cold/in-process. Wall time
 is what the caller waits for: check + one epoch on digits + validation, plus for the
 sandboxes the fork/spawn, isolation set-up, result transfer and process-tree cleanup.
+The script re-runs itself with the sandbox worker's malloc settings, so both sides
+allocate alike.
 """
 
 from __future__ import annotations
@@ -69,7 +71,20 @@ def timed_sandbox(executor: object, job: object) -> float:
     return wall
 
 
+def same_allocator() -> None:
+    """Re-run this script with the allocator settings the sandbox's worker starts with
+    (nasloop.sandbox.allocator): the in-process baseline must not differ in its malloc."""
+    import os
+    import sys
+
+    from nasloop.sandbox.allocator import MALLOC_ENV
+
+    if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
+
+
 def main() -> None:
+    same_allocator()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="in-process and warm runs each")
     parser.add_argument("--cold-repeats", type=int, default=2, help="cold runs per candidate")

@@ -50,8 +50,7 @@ def fixture(name: str) -> str:
 
 def run(ex: LocalExecutor, code: str, cid: int = 1, **limits: Any) -> tuple[dict[str, Any], str]:
     """Evaluate `code`; its REPORT and the result's status or failure class."""
-    job: EvalJob = eval_job(code, cid, time_limit_s=limits.pop("time_limit_s", 90),
-                            memory_limit_mb=4000)
+    job: EvalJob = eval_job(code, cid, time_limit_s=limits.pop("time_limit_s", 90))
     result = ex.result(ex.submit(job.model_copy(update=limits)), timeout=400)
     report: dict[str, Any] = {}
     for line in (result.log_tail or "").splitlines():

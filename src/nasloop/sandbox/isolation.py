@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from nasloop.sandbox import procs
+from nasloop.sandbox import allocator, procs
 from nasloop.sandbox.classify import ForbiddenOperation
 
 SECRET = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|COOKIE|AUTH)", re.IGNORECASE)
@@ -59,6 +59,7 @@ def apply_limits(memory_mb: int, cpu_s: float, device: str, uid: int) -> None:
         with open("/proc/self/status") as fh:
             vm = next((int(s.split()[1]) * 1024 for s in fh if s.startswith("VmSize:")), 0)
         limit = max(memory_mb * 2**20, vm + 256 * 2**20)  # torch alone maps ~3 GB
+        limit += allocator.HEAP_HELD
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     cpu = int(math.ceil(cpu_s)) + 2
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 3))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from nasloop.sandbox import bwrap, procs
+from nasloop.sandbox import allocator, bwrap, procs
 from nasloop.sandbox.isolation import minimal_env
 from nasloop.sandbox.job import EvalJob
 from nasloop.sandbox.worker import LineReader
@@ -54,6 +54,7 @@ class WorkerProcess:
         home = "/tmp" if use_bwrap else tempfile.gettempdir()
         env = minimal_env(os.environ, home)
         env["PYTHONPATH"] = package_root()
+        env.update(allocator.MALLOC_ENV)  # see nasloop.sandbox.allocator
         env["NASLOOP_SLOT"] = str(slot)  # which CPUs its candidates are pinned to
         env["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # is_available() must not poison fork()
         cmd = [sys.executable, "-m", "nasloop.sandbox.worker", runner]

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from nasloop.sandbox import procs
+from nasloop.sandbox import allocator, procs
 from nasloop.sandbox.failures import FailureClass
 
 ZygoteKey = tuple[Any, str, int]  # the runner's data key, device kind, /tmp MiB
@@ -82,14 +82,19 @@ def _warm_cpu() -> None:
     os.environ["CUDA_VISIBLE_DEVICES"] = ""
     import torch
 
-    with torch.random.fork_rng(devices=[]):
-        model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(),
-                                    torch.nn.Flatten(), torch.nn.Linear(32, 2))
-        opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        loss = torch.nn.functional.cross_entropy(model(torch.randn(2, 1, 6, 6)),
-                                                 torch.tensor([0, 1]))
-        loss.backward()
-        opt.step()
+    nn = torch.nn
+    with torch.random.fork_rng(devices=[]):  # the layers and optimizers seeds use most
+        model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(),
+                              nn.MaxPool2d(2), nn.Conv2d(2, 2, 3), nn.AdaptiveAvgPool2d(1),
+                              nn.Flatten(), nn.Dropout(0.1), nn.Linear(2, 2))
+        for opt_class in (torch.optim.SGD, torch.optim.Adam):
+            opt = opt_class(model.parameters(), lr=0.1)
+            loss = nn.functional.cross_entropy(model(torch.randn(2, 1, 8, 8)),
+                                               torch.tensor([0, 1]))
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            model.eval()(torch.randn(2, 1, 8, 8)).argmax(1)
 
 
 def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int) -> Zygote:
@@ -135,6 +140,7 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
         if spec.get("device") == "cpu":
             with contextlib.suppress(Exception):
                 _warm_cpu()
+                allocator.prefault_heap(job_r)
         gc.freeze()  # the garbage collector leaves the template's heap alone (no copies)
         job_json = _read_all(job_r)
         if not job_json.strip():

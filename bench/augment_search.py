@@ -3,16 +3,17 @@
     python bench/augment_search.py --n 60 --budget 20 --seeds 0,1,2 --jobs 2 --tiny-every 4
 
 1. Brute force: N random catalogue compositions of 1-3 ops (`nasloop corpus transforms
-   --evaluate`), LeNet on digits, one epoch each, training seed 0. The target is the
+   --evaluate`), LeNet on digits, E epochs each (`--epochs`), training seed 0. The target is the
    accuracy of its top 5 % (the ceil(0.05 N)-th best).
 2. Random sampling from the same catalogue: the corpus in a random order per seed (draws
    without replacement from the same distribution; its evaluations are already paid).
 3. Guided search: `nasloop run --task augmentation --budget B --seed S` with the heuristic
    agents (the three seed transforms first; every candidate counts, failures and
-   duplicates included), one run per seed. Its training seed is the run's seed.
+   duplicates included), one run per seed S, with `train.seed = 0`: the agents vary with
+   S, the training conditions are the brute-force corpus's.
 
 4. The tiny fine-tuned model: the same run with `agents.generator = hf:<tiny model>` (the
-   random-weight Qwen2-style model of tests/fixtures/tiny_model.py, built here, no
+   random-weight Qwen2-style coder of nasloop.finetune.tinymodel, built here, no
    download) and `[finetune]` on: after the seeds, a first cycle of E candidates written by
    the untrained model, then a LoRA adapter trained on better-than pairs and the next
    cycles generated with it. Its pairs come from a *separate* evaluated corpus (sampler seed
@@ -29,7 +30,6 @@ side.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import random
@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_FIXTURE = ROOT / "tests" / "fixtures" / "tiny_model.py"
+TRAIN_SEED = 0  # every evaluation of every method trains with it
 sys.path.insert(0, str(ROOT / "src"))
 
 from nasloop.memory.archive import Archive  # noqa: E402
@@ -60,11 +60,16 @@ def hits(scores: list[float | None], target: float) -> int | None:
     return None
 
 
-def guided(seed: int, budget: int, work: Path, config: Path | None = None
-           ) -> list[float | None]:
-    """Scores in step order of one `nasloop run` (heuristic agents, or `config`'s)."""
-    out = work / f"run-{'tiny-' if config else ''}{seed}"
-    how = ["--config", str(config)] if config else ["--task", "augmentation"]
+def base_config(epochs: int) -> str:
+    """The settings every guided run shares with the brute-force corpus (TOML)."""
+    return (f'[task]\nkind = "augmentation"\n[train]\nepochs = {epochs}\n'
+            f"seed = {TRAIN_SEED}\n")
+
+
+def guided(seed: int, budget: int, work: Path, config: Path) -> list[float | None]:
+    """Scores in step order of one `nasloop run` with `config`."""
+    out = work / f"run-{config.stem}-{seed}"
+    how = ["--config", str(config)]
     proc = subprocess.run([sys.executable, "-m", "nasloop", "run", *how,
                            "--budget", str(budget), "--seed", str(seed), "--out", str(out)],
                           capture_output=True, text=True)
@@ -77,18 +82,17 @@ def guided(seed: int, budget: int, work: Path, config: Path | None = None
         archive.close()
 
 
-def tiny_config(work: Path, corpus: Path, every: int, epochs: int, pairs: int) -> Path:
+def tiny_config(work: Path, corpus: Path, every: int, epochs: int, pairs: int,
+                train_epochs: int) -> Path:
     """The tiny arm's config file (the tiny model is built once into `work`)."""
+    from nasloop.finetune.tinymodel import build
+
     model = work / "tiny-model"
-    if not model.is_dir():
-        spec = importlib.util.spec_from_file_location("tiny_model", TINY_FIXTURE)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        module.build_tiny_model(model)
+    if not model.is_dir():  # the fine-tuning bench's tiny coder: a LoRA moves it
+        build(model, hidden=128, layers=2, heads=4, vocab=2500, stdlib_bytes=200_000)
     cfg = work / "tiny.toml"
     cfg.write_text(
-        '[task]\nkind = "augmentation"\n'
+        base_config(train_epochs) +
         f'[agents]\ngenerator = "hf:{model}"\nimprover = "heuristic"\nmax_new_tokens = 200\n'
         'retries = 0\ntemperature = 0.7\nmode = "full"\n'
         f'[finetune]\nenabled = true\nevery = {every}\ncorpus = "{corpus}"\n'
@@ -97,12 +101,13 @@ def tiny_config(work: Path, corpus: Path, every: int, epochs: int, pairs: int) -
     return cfg
 
 
-def pairs_corpus(brute: list, n: int, jobs: int, work: Path) -> tuple[Path, int]:
+def pairs_corpus(brute: list, n: int, jobs: int, work: Path, epochs: int
+                 ) -> tuple[Path, int]:
     """A separate evaluated corpus for the tiny arm's pairs (sampler seed 1000), without
     the brute-force corpus's structures; (its file, evaluations it cost)."""
     path = work / "pairs-corpus.jsonl"
-    build_transform_corpus(path, TransformCorpusOptions(count=n, seed=1000, evaluate=True,
-                                                        jobs=jobs))
+    build_transform_corpus(path, TransformCorpusOptions(
+        count=n, seed=1000, evaluate=True, jobs=jobs, epochs=epochs, train_seed=TRAIN_SEED))
     taken = {r.id for r in brute}
     records = read_transforms(path)
     kept = [r for r in records if r.id not in taken]
@@ -117,6 +122,7 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=20, help="guided search budget per seed")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=1, help="training epochs per transform")
     ap.add_argument("--corpus", type=Path, help="reuse (and extend) this corpus file")
     ap.add_argument("--tiny-every", type=int, default=4, help="tiny arm: candidates per "
                     "fine-tuning cycle (0: no tiny arm)")
@@ -130,8 +136,8 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     work = Path(tempfile.mkdtemp(prefix="augment-bench-"))
     corpus = args.corpus or work / "brute.jsonl"
-    build_transform_corpus(corpus, TransformCorpusOptions(count=args.n, evaluate=True,
-                                                          jobs=args.jobs))
+    build_transform_corpus(corpus, TransformCorpusOptions(
+        count=args.n, evaluate=True, jobs=args.jobs, epochs=args.epochs, train_seed=TRAIN_SEED))
     records = read_transforms(corpus)[: args.n]
     accs = sorted((r.accuracy for r in records if r.accuracy is not None), reverse=True)
     k = max(1, math.ceil(0.05 * len(records)))
@@ -142,8 +148,11 @@ def main() -> None:
     tiny_cfg, tiny_cost = None, 0
     if args.tiny_every:
         methods.append("tiny")
-        clean, tiny_cost = pairs_corpus(records, args.tiny_corpus, args.jobs, work)
-        tiny_cfg = tiny_config(work, clean, args.tiny_every, args.tiny_epochs, args.tiny_pairs)
+        clean, tiny_cost = pairs_corpus(records, args.tiny_corpus, args.jobs, work, args.epochs)
+        tiny_cfg = tiny_config(work, clean, args.tiny_every, args.tiny_epochs, args.tiny_pairs,
+                               args.epochs)
+    heuristic_cfg = work / "heuristic.toml"
+    heuristic_cfg.write_text(base_config(args.epochs), encoding="utf-8")
     rows = []
     wall: dict[str, float] = dict.fromkeys(methods, 0.0)
     for seed in seeds:
@@ -152,8 +161,8 @@ def main() -> None:
         first = [a for a in order[: args.budget] if a is not None]
         rows.append({"method": "random", "seed": seed, "evals": hits(order, target),
                      "best_in_budget": max(first, default=None)})
-        for method, cfg in (("heuristic", None), ("tiny", tiny_cfg)):
-            if method not in methods:
+        for method, cfg in (("heuristic", heuristic_cfg), ("tiny", tiny_cfg)):
+            if method not in methods or cfg is None:
                 continue
             t0 = time.perf_counter()
             scores = guided(seed, args.budget, work, cfg)

@@ -53,7 +53,9 @@ class RunConfig(_Section):
         description="Stop after N evaluated candidates without improvement (0: off).",
     )
     seed: int = Field(
-        0, ge=0, le=2**32 - 1, description="Seed for agents, data split and training."
+        0, ge=0, le=2**32 - 1,
+        description="Seed for the agents, and for training and the data split unless"
+        " train.seed is set.",
     )
     batch: int = Field(
         1, ge=1, le=1024, description="Candidates per cycle, generated then evaluated concurrently."
@@ -114,6 +116,11 @@ class TrainConfig(_Section):
         2_000_000, ge=1, le=100_000_000_000, description="Parameter cap; larger nets fail."
     )
     device: str = Field("cpu", description="cpu or cuda[:N].")
+    seed: int | None = Field(
+        None, ge=0, le=2**32 - 1,
+        description="Seed for training and the data split (unset: run.seed). Fix it to vary"
+        " the agents' run.seed over the same training conditions.",
+    )
     prm: dict[str, float | int | str | bool] = Field(
         default_factory=dict,
         description="Values of LEMUR `prm` keys over the documented defaults "
@@ -145,8 +152,8 @@ class PromoteConfig(_Section):
         description="Training epochs of each rung, increasing (the proxy is train.epochs).")
     eta: int = Field(3, ge=2, le=100, description="Each rung keeps the best 1/eta (at least"
                      " one) for the next.")
-    seeds: int = Field(2, ge=1, le=100, description="Training seeds at the top rung (run.seed,"
-                       " run.seed + 1, ...); lower rungs use run.seed.")
+    seeds: int = Field(2, ge=1, le=100, description="Training seeds at the top rung (the"
+                       " training seed, +1, ...; see train.seed); lower rungs use the first.")
 
     @field_validator("epochs")
     @classmethod
@@ -491,6 +498,11 @@ class Config(_Section):
     executor: ExecutorConfig = ExecutorConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     seeds: SeedsConfig = SeedsConfig()
+
+    def training_seed(self) -> int:
+        """The seed candidates train with and the data is split by: train.seed, else
+        run.seed."""
+        return self.run.seed if self.train.seed is None else self.train.seed
 
 
 def _one_line(err: ValidationError) -> str:

@@ -138,7 +138,7 @@ def run_final(
     rho, p = summarise(rows, final)
     return FinalReport(metric=final.metric, proxy_metric=objective.metric,
                        proxy_epochs=task.config.train.epochs, epochs=epochs, seeds=seeds,
-                       split_seed=task.config.run.seed, rows=rows, spearman=rho,
+                       split_seed=task.config.training_seed(), rows=rows, spearman=rho,
                        spearman_p=p, wall_s=time.perf_counter() - t0)
 
 

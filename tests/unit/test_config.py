@@ -52,3 +52,18 @@ def test_example_config_is_valid_and_shows_defaults():
     example = Path(__file__).resolve().parents[2] / "search.example.toml"
     assert load_config(example) == build_config({})
     assert build_config({}).model_dump(exclude={"task"}) == Config().model_dump(exclude={"task"})
+
+
+def test_training_seed_is_the_run_seed_unless_set():
+    from nasloop.tasks.registry import build_task
+
+    plain = build_config({"run": {"seed": 7}})
+    assert plain.training_seed() == 7
+    fixed = build_config({"run": {"seed": 7}, "train": {"seed": 0}})
+    assert fixed.training_seed() == 0
+    for kind in ("image-classification", "augmentation", "restoration", "recipes"):
+        cfg = build_config({"task": {"kind": kind}, "run": {"seed": 7}, "train": {"seed": 3}})
+        job = build_task(cfg).job(1, "x = 1\n")
+        assert job.seed == 3, kind
+        assert build_task(build_config({"task": {"kind": kind}, "run": {"seed": 7}})
+                          ).job(1, "x = 1\n").seed == 7, kind

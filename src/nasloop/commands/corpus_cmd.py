@@ -205,6 +205,8 @@ def corpus_transforms(
                                               "file.")] = "lenet",
     dataset: Annotated[str, typer.Option(help="Dataset.")] = "digits",
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs per transform.")] = 1,
+    train_seed: Annotated[int, typer.Option(min=0, help="Training seed of every evaluation "
+                                                         "(apart from the sampler seed).")] = 0,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Write COUNT unique random compositions of catalogue augmentation ops (resumable)."""
@@ -226,7 +228,8 @@ def corpus_transforms(
     except Exception as err:  # noqa: BLE001 - bad input: one line
         raise _fail(str(err).splitlines()[0]) from None
     opts = TransformCorpusOptions(count=count, ops=span, seed=seed, evaluate=evaluate,
-                                  jobs=jobs, dataset=dataset, network=network, epochs=epochs)
+                                  jobs=jobs, dataset=dataset, network=network, epochs=epochs,
+                                  train_seed=train_seed)
     report = build_transform_corpus(out, opts)
     held = report.existing + report.written
     summary = {"out": str(out), "held": held, "written": report.written,

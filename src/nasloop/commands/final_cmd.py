@@ -67,7 +67,7 @@ def final_command(
                else f"{run.failure_class}: {run.message}")
         console.print(f"{done[0]:>3}/{todo} #{cid} seed {run.seed}: {got}", markup=False)
 
-    seed_list = [config.run.seed + i for i in range(seeds)]
+    seed_list = [config.training_seed() + i for i in range(seeds)]
     try:
         with rd.hold():
             executor = build_executor(config, task.runner)

@@ -287,7 +287,7 @@ class FinetuneCycles:
         if len(trained) < 2:  # too few this cycle: the archive's trained architectures
             trained = sorted(self.res.archive.candidates("ok"), key=lambda c: rank(c.score))
         picks = _spread(trained, n)
-        seeds = [self.res.config.run.seed + 1 + j for j in range(extra)]
+        seeds = [self.res.config.training_seed() + 1 + j for j in range(extra)]
         done = {(r["candidate_id"], r["seed"]) for r in self.store.reevals()}
         todo = [(c, s) for c in picks for s in seeds if (c.id, s) not in done]
         self._reevaluate(cycle, todo)

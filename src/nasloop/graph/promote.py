@@ -35,10 +35,11 @@ def due(step0: int, step: int, budget: int, every: int) -> bool:
     return step >= budget or step // every > step0 // every
 
 
-def rung_seeds(cfg: PromoteConfig, rung: int, run_seed: int) -> list[int]:
-    """Training seeds of rung `rung` (0-based): several at the top rung, else the run's."""
+def rung_seeds(cfg: PromoteConfig, rung: int, base_seed: int) -> list[int]:
+    """Training seeds of rung `rung` (0-based): several at the top rung, else the run's
+    training seed."""
     n = cfg.seeds if rung == len(cfg.epochs) - 1 else 1
-    return [run_seed + i for i in range(n)]
+    return [base_seed + i for i in range(n)]
 
 
 def survivors(entrants: list[int], results: dict[Key, Promotion], epochs: int,
@@ -65,7 +66,7 @@ def promote_round(res: Resources) -> None:
     for rung, epochs in enumerate(cfg.epochs):
         if not entrants:
             return
-        seeds = rung_seeds(cfg, rung, res.config.run.seed)
+        seeds = rung_seeds(cfg, rung, res.config.training_seed())
         todo = [(cid, epochs, s) for cid in entrants for s in seeds
                 if (cid, epochs, s) not in results]
         for p in _train(res, todo):

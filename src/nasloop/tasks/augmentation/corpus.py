@@ -25,6 +25,7 @@ class TransformCorpusOptions:
     dataset: str = "digits"
     network: str = "lenet"
     epochs: int = 1
+    train_seed: int = 0  # every evaluation trains with it, whatever the sampler seed
     max_attempts: int = 50  # per transform asked for
 
 
@@ -127,7 +128,7 @@ class _Evaluator:
         self.task = build_task(build_config({
             "task": {"kind": "augmentation", "network": opts.network},
             "data": {"dataset": opts.dataset}, "run": {"seed": opts.seed},
-            "train": {"epochs": opts.epochs}}))
+            "train": {"epochs": opts.epochs, "seed": opts.train_seed}}))
         self.side = self.task.dataset.shape[1]  # type: ignore[attr-defined]
         self.executor = LocalExecutor(max_in_flight=max(1, opts.jobs), runner=self.task.runner)
 

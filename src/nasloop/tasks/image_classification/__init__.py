@@ -137,7 +137,7 @@ class ImageClassificationTask(Task):
         lim = c.sandbox.limits
         return EvalJob(
             candidate_id=candidate_id, code=code, runner=self.runner, op=op,
-            seed=c.run.seed if seed is None else seed,
+            seed=c.training_seed() if seed is None else seed,
             data=DataSpec(dataset=c.data.dataset, data_dir=c.data.data_dir,
                           channels=c.data.channels, image_size=c.data.image_size).model_dump(),
             params=self.settings().model_dump(),
@@ -156,7 +156,7 @@ class ImageClassificationTask(Task):
             return None
         job = self.job(candidate_id, code, seed=seed)
         params = {**job.params, "epochs": epochs, "predict_test": True}
-        data = {**job.data, "split_seed": self.config.run.seed}
+        data = {**job.data, "split_seed": self.config.training_seed()}
         longer = max(1.0, epochs / max(1, self.config.train.epochs))
         return job.model_copy(update={"params": params, "data": data,
                                       "time_limit_s": job.time_limit_s * longer})
@@ -168,7 +168,7 @@ class ImageClassificationTask(Task):
         if multidata.is_multi(self.config.data) or self.runner != RUNNER:
             return None
         job = self.job(candidate_id, code, seed=seed)
-        data = {**job.data, "split_seed": self.config.run.seed}
+        data = {**job.data, "split_seed": self.config.training_seed()}
         longer = max(1.0, epochs / max(1, self.config.train.epochs))
         return job.model_copy(update={"params": {**job.params, "epochs": epochs},
                                       "data": data, "time_limit_s": job.time_limit_s * longer})

@@ -83,7 +83,7 @@ def multi_job(config: Config, candidate_id: int, code: str, params: dict[str, An
     lim = config.sandbox.limits
     n = len(config.data.datasets)
     return EvalJob(candidate_id=candidate_id, code=code, runner=RUNNER, op=op,
-                   seed=config.run.seed if seed is None else seed,
+                   seed=config.training_seed() if seed is None else seed,
                    data={"datasets": specs(config)}, params=params,
                    time_limit_s=lim.time_s * n, memory_limit_mb=lim.memory_mb,
                    threads=lim.threads, tmp_mb=lim.tmp_mb, device=config.train.device)

@@ -134,7 +134,7 @@ class RestorationTask(Task):
         lim = c.sandbox.limits
         return EvalJob(
             candidate_id=candidate_id, code=code, runner=self.runner, op=op,
-            seed=c.run.seed if seed is None else seed, data=self.data_spec().model_dump(),
+            seed=c.training_seed() if seed is None else seed, data=self.data_spec().model_dump(),
             params=self.settings().model_dump(), time_limit_s=lim.time_s,
             memory_limit_mb=lim.memory_mb, threads=lim.threads, tmp_mb=lim.tmp_mb,
             device=c.train.device)

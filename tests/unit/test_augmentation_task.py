@@ -170,3 +170,31 @@ def test_the_reference_network_is_a_seed_or_a_users_file(tmp_path: Any) -> None:
     bad = build_task(build_config({"task": {"kind": "augmentation", "network": "nonet"}}))
     with pytest.raises(ConfigError, match="task.network"):
         bad.job(1, CROP)
+
+
+def test_the_better_than_ask_picks_a_parent_and_asks_as_the_pairs_do() -> None:
+    from nasloop.agents.base import ImproveRequest
+    from nasloop.agents.factory import build_agents
+    from nasloop.config import ConfigError
+    from nasloop.memory.archive import Candidate
+    from nasloop.tasks.augmentation.ask import BetterThanImprover
+    from nasloop.tasks.augmentation.pairs import MODIFICATION, better_than_ask
+
+    with pytest.raises(ConfigError, match="task.ask"):  # the heuristic generator cannot
+        build_agents(build_task(build_config({"task": {"kind": "augmentation",
+                                                       "ask": "better-than"}})))
+    task = build_task(build_config({"task": {"kind": "augmentation", "ask": "better-than"},
+                                    "agents": {"generator": "hf:some-model"}}))
+    improver = task.heuristic_improver(task.mutation_space())
+    assert isinstance(improver, BetterThanImprover)
+    code = dict(seed_transforms(32))["rotation"]
+    parent = Candidate(id=3, step=3, parent_id=None, origin="seed:rotation", modification=None,
+                       code=code, diff=None, status="ok", form="transform",
+                       structural_hash=None, duplicate_of=None, score=0.2674, params=None,
+                       flops=None, metrics=None, failure_class=None, failure_message=None,
+                       traceback_tail=None, gen_s=0.0, eval_wall_s=1.0, train_s=1.0,
+                       eval_attempts=1)
+    got = improver.improve(ImproveRequest(step=4, seed=0, task=task.brief(), triples=[],
+                                          last=None, parents=[parent])).instruction
+    assert got is not None and got.modification == MODIFICATION and got.mutation is None
+    assert got == better_than_ask(0.2674, "val_accuracy", parent_id=3)

@@ -10,7 +10,7 @@ fails with a one-line ConfigError instead of in the middle of it.
 from __future__ import annotations
 
 from nasloop.agents.base import CodeGenerator, PromptImprover
-from nasloop.agents.heuristic import HeuristicGenerator, HeuristicImprover
+from nasloop.agents.heuristic import HeuristicGenerator
 from nasloop.agents.llm.models import parse_model
 from nasloop.config import ConfigError
 from nasloop.plugins import load_class
@@ -79,7 +79,7 @@ def build_agents(task: Task) -> tuple[PromptImprover, CodeGenerator]:
         from nasloop.agents.llm.assemble import build_llm_roles  # langchain only when asked
 
         built.update(build_llm_roles(task, llm))
-    improver = built.get("improver") or HeuristicImprover(
+    improver = built.get("improver") or task.heuristic_improver(
         _space(task, "improver"), explore=a.explore, operators=frozenset(a.operators),
         credit=task.config.search.operator_credit,
     )

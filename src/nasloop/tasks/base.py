@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from nasloop.agents.base import PromptImprover
     from nasloop.agents.mutation.spec import Mutation
     from nasloop.config import Config
     from nasloop.finetune.pair import Pair
@@ -172,6 +173,14 @@ class Task(ABC):
     def mutation_space(self) -> MutationSpace | None:
         """Typed mutations for the heuristic agents (None: the task has none)."""
         return None
+
+    def heuristic_improver(self, space: MutationSpace, **options: Any) -> PromptImprover:
+        """The LLM-free Prompt Improver of this task: the typed-mutation HeuristicImprover
+        over `space` with `options` (explore, operators, credit) unless the task asks in
+        its own way."""
+        from nasloop.agents.heuristic import HeuristicImprover
+
+        return HeuristicImprover(space, **options)
 
     # the metric of a final report (`nasloop final`): measured on a split the search never
     # saw, never used for selection; None when the task has no such split

@@ -14,7 +14,7 @@ import ast
 import re
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,6 +22,7 @@ from nasloop.tasks.base import MutationSpace, TaskBrief
 from nasloop.tasks.image_classification import ImageClassificationTask
 
 if TYPE_CHECKING:
+    from nasloop.agents.base import PromptImprover
     from nasloop.finetune.pair import Pair
     from nasloop.finetune.pairs import PairMaker
     from nasloop.memory.archive import Archive
@@ -48,6 +49,10 @@ class AugmentationParams(BaseModel):
                          "in a composition.")
     pair_margin: float = Field(0.0, ge=0.0, description="Better-than pairs for fine-tuning: "
                                "the answer's accuracy exceeds the prompt's by more than this.")
+    ask: Literal["typed", "better-than"] = Field(
+        "typed", description="What the heuristic improver asks a language-model generator: "
+        "a typed mutation of the parent, or (better-than) a different transform that beats "
+        "the parent's accuracy, as the better-than fine-tuning pairs ask.")
 
 
 def network_source(network: str) -> tuple[str, str]:
@@ -149,12 +154,29 @@ class AugmentationTask(ImageClassificationTask):
     def finetune_pairs(self, maker: PairMaker, archive: Archive, corpus: Path | None,
                        limit: int, seed: int) -> list[tuple[Pair, str]]:
         """The LoRA cycle's corpus pairs: better-than pairs over the corpus file's
-        transforms and the run's own trained ones."""
+        transforms and the run's own trained ones, asked with the histories of recent
+        attempts the run's generator was shown."""
         from nasloop.tasks.augmentation.pairs import archive_records, chat_pairs
         from nasloop.tasks.augmentation.records import read_transforms
 
         records = (read_transforms(corpus) if corpus else []) + archive_records(archive)
-        return chat_pairs(maker, records, getattr(self.params, "pair_margin", 0.0), limit, seed)
+        histories = [c.history for c in maker.contexts(archive)]
+        return chat_pairs(maker, records, getattr(self.params, "pair_margin", 0.0), limit, seed,
+                          histories)
+
+    def heuristic_improver(self, space: MutationSpace, **options: Any) -> PromptImprover:
+        """With `ask = "better-than"`: the heuristic improver's parent choice, asked as the
+        better-than pairs ask (needs a language-model generator)."""
+        if self.params.ask == "typed":
+            return super().heuristic_improver(space, **options)
+        from nasloop.config import ConfigError
+        from nasloop.tasks.augmentation.ask import BetterThanImprover
+
+        if self.config.agents.model_of("generator") == "heuristic":
+            raise ConfigError("bad config: field 'task.ask': 'better-than' needs a language-"
+                              "model generator (agents.generator = hf:, openai:, ...); the "
+                              "heuristic generator applies typed mutations only")
+        return BetterThanImprover(space, **options)
 
     def mutation_space(self) -> MutationSpace | None:
         from nasloop.tasks.augmentation.space import AugmentSpace

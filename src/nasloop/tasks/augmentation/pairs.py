@@ -65,16 +65,25 @@ def preference_pairs(records: Sequence[TransformRecord], margin: float = 0.0, se
             for worse, better in better_than(records, margin, 1, seed)]
 
 
+def better_than_ask(score: float, metric: str = "val_accuracy", parent_id: int = 0
+                    ) -> Instruction:
+    """The better-than request for a transform that reached `score`: what every pair's
+    prompt asks, and what a run asks with `[task] ask = "better-than"`."""
+    return Instruction(parent_id=parent_id, problem=f"this transform reached {metric} "
+                       f"{score:.4f}", modification=MODIFICATION,
+                       expected_effect=f"{metric} above {score:.4f}")
+
+
 def instruction(record: TransformRecord, metric: str = "val_accuracy") -> Instruction:
-    return Instruction(parent_id=0, problem=f"this transform reached {metric} "
-                       f"{record.accuracy:.4f}", modification=MODIFICATION,
-                       expected_effect=f"{metric} above {record.accuracy:.4f}")
+    return better_than_ask(float(record.accuracy or 0.0), metric)
 
 
 def chat_pairs(maker: PairMaker, records: Sequence[TransformRecord], margin: float = 0.0,
-               limit: int = 0, seed: int = 0) -> list[tuple[Pair, str]]:
+               limit: int = 0, seed: int = 0, histories: Sequence[Sequence[str]] = ()
+               ) -> list[tuple[Pair, str]]:
     """Better-than pairs rendered by a run's pair maker, with their held-out keys; `limit`
-    (0: all) draws that many."""
+    (0: all) draws that many. Each prompt shows one of `histories` (the recent attempts the
+    run's generator was shown; none when empty), so that the pairs are asked as the run asks."""
     from nasloop.finetune.pairs import prompt_key
 
     found = better_than(records, margin, 1, seed)
@@ -82,9 +91,12 @@ def chat_pairs(maker: PairMaker, records: Sequence[TransformRecord], margin: flo
         found = random.Random(seed).sample(found, limit)
     out = []
     metric = maker.task.objective.metric
+    rng = random.Random(seed)
     for low, high in found:
         ins = instruction(low, metric)
-        pair = maker.ask(low.code, ins, [], high.code, f"better:{low.id[:8]}>{high.id[:8]}")
+        history = list(rng.choice(histories)) if histories else []
+        pair = maker.ask(low.code, ins, history, high.code,
+                         f"better:{low.id[:8]}>{high.id[:8]}")
         if pair is not None:
             out.append((pair, prompt_key(low.code, ins.modification)))
     return out

@@ -1,0 +1,156 @@
+"""Search quality: the default search against random baselines and its own ablations, at
+equal budget on the embedded default (digits), the same seeds and sandbox for all.
+
+    PYTHONPATH=src .venv/bin/python bench/search_quality.py [--seeds 10] [--budget 30] \
+        [--methods default,k0,random-mutation,random-walk,random-chains] [--jobs 2]
+
+Each method runs `nasloop run --seed S --budget B` for S = 0..seeds-1 (the seed drives the
+agents, training and the split alike, so seed S is a pair across methods). Reported per
+method: the best validation accuracy found within 10, 20, 30, ... candidates (every
+candidate counts: seeds, duplicates, failures), median and IQR over seeds; the test
+accuracy of each run's best (`nasloop final --top 1 --epochs 1 --seeds 1`: the same
+one-epoch recipe, scored on the test split the search never saw); and against the default,
+paired wins/losses and a two-sided Wilcoxon signed-rank p over the seeds.
+
+Methods: default (greedy, heuristic agents, memory k = 5), k0 (the same with memory.k = 0),
+map-elites, islands, pareto (`[search] strategy`), random-mutation, random-walk,
+random-chains (bench/search_baselines.py, improvers by import path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = Path(__file__).resolve().parent
+METHODS: dict[str, str] = {  # name -> config TOML
+    "default": "",
+    "k0": "[memory]\nk = 0\n",
+    "map-elites": '[search]\nstrategy = "map-elites"\n',
+    "islands": '[search]\nstrategy = "islands"\n',
+    "pareto": '[search]\nstrategy = "pareto"\n',
+    "random-mutation": '[agents]\nimprover = "python:search_baselines:RandomMutation"\n',
+    "random-walk": '[agents]\nimprover = "python:search_baselines:RandomWalk"\n',
+    "random-chains": '[agents]\nimprover = "python:search_baselines:RandomChains"\n',
+}
+
+
+def nasloop(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(BENCH)])}
+    return subprocess.run([sys.executable, "-m", "nasloop", *args], capture_output=True,
+                          text=True, env=env)
+
+
+def one_run(method: str, seed: int, budget: int, work: Path) -> dict:
+    """Run one search and its final; the scores in step order and the best's test score."""
+    from nasloop.memory.archive import Archive
+
+    out = work / f"{method}-{seed}"
+    cfg = work / f"{method}.toml"
+    t0 = time.perf_counter()
+    proc = nasloop("run", "--config", str(cfg), "--seed", str(seed), "--budget", str(budget),
+                   "--out", str(out))
+    if proc.returncode != 0:
+        raise SystemExit(f"{method} seed {seed}: {proc.stderr.strip()[-1500:]}")
+    archive = Archive(out / "archive.sqlite")
+    try:
+        scores = [c.score if c.status == "ok" else None
+                  for c in sorted(archive.candidates(), key=lambda c: c.step)]
+    finally:
+        archive.close()
+    fin = nasloop("final", str(out), "--top", "1", "--epochs", "1", "--seeds", "1", "--json")
+    test = None
+    if fin.returncode == 0:
+        rows = json.loads(fin.stdout)["rows"]
+        test = rows[0]["mean"] if rows else None
+    return {"method": method, "seed": seed, "scores": scores, "test": test,
+            "wall_s": time.perf_counter() - t0}
+
+
+def best_within(scores: list[float | None], n: int) -> float | None:
+    got = [s for s in scores[:n] if s is not None]
+    return max(got) if got else None
+
+
+def iqr(values: list[float]) -> str:
+    if len(values) < 2:
+        return "-"
+    q = statistics.quantiles(values, n=4)
+    return f"{q[0]:.3f}-{q[2]:.3f}"
+
+
+def paired(a: list[float | None], b: list[float | None]) -> tuple[int, int, int, float | None]:
+    """(wins of a, losses, ties, two-sided Wilcoxon signed-rank p) over pairs both have."""
+    from scipy.stats import wilcoxon
+
+    pairs = [(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None]
+    wins = sum(x > y for x, y in pairs)
+    losses = sum(x < y for x, y in pairs)
+    diffs = [x - y for x, y in pairs if x != y]
+    p = float(wilcoxon(diffs).pvalue) if len(diffs) >= 2 else None
+    return wins, losses, len(pairs) - wins - losses, p
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--budget", type=int, default=30)
+    ap.add_argument("--methods", default="default,k0,random-mutation,random-walk,random-chains")
+    ap.add_argument("--jobs", type=int, default=2, help="runs at once")
+    ap.add_argument("--json", type=Path, help="also write every run's scores here")
+    args = ap.parse_args()
+    methods = args.methods.split(",")
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise SystemExit(f"unknown method {unknown[0]} (known: {', '.join(METHODS)})")
+    work = Path(tempfile.mkdtemp(prefix="search-quality-"))
+    for m in methods:
+        (work / f"{m}.toml").write_text(METHODS[m], encoding="utf-8")
+    todo = [(m, s) for s in range(args.seeds) for m in methods]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(args.jobs) as pool:
+        runs = list(pool.map(lambda ms: one_run(ms[0], ms[1], args.budget, work), todo))
+    wall = time.perf_counter() - t0
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=1), encoding="utf-8")
+    by = {m: sorted((r for r in runs if r["method"] == m), key=lambda r: r["seed"])
+          for m in methods}
+    marks = sorted({n for n in (10, 20, 30, 60, 120) if n <= args.budget} | {args.budget})
+    print(f"## Search quality (`bench/search_quality.py --seeds {args.seeds} --budget "
+          f"{args.budget} --methods {args.methods}`)\n")
+    print(f"digits, one-epoch proxy, seeds 0-{args.seeds - 1}, {len(runs)} runs in "
+          f"{wall / 60:.1f} min. Best validation accuracy within n candidates and the test "
+          "accuracy of the run's best (median [IQR] over seeds).\n")
+    head = " | ".join(f"best@{n}" for n in marks)
+    print(f"| method | {head} | test of best | vs default on test (W/L/T, p) |")
+    print("|---|" + "---:|" * len(marks) + "---:|---|")
+    base = [r["test"] for r in by.get("default", [])]
+    for m in methods:
+        cells = []
+        for n in marks:
+            got = [v for r in by[m] if (v := best_within(r["scores"], n)) is not None]
+            cells.append(f"{statistics.median(got):.3f} [{iqr(got)}]" if got else "-")
+        tests = [r["test"] for r in by[m]]
+        have = [t for t in tests if t is not None]
+        test_cell = f"{statistics.median(have):.3f} [{iqr(have)}]" if have else "-"
+        if m == "default" or not base:
+            vs = "-"
+        else:
+            w, loss, tie, p = paired(base, tests)
+            vs = f"{w}/{loss}/{tie}, p = {p:.3f}" if p is not None else f"{w}/{loss}/{tie}"
+        print(f"| {m} | {' | '.join(cells)} | {test_cell} | {vs} |")
+    print("\nW/L/T counts the seeds where the default's best scored higher / lower / the same "
+          "on test than this method's.")
+
+
+if __name__ == "__main__":
+    main()

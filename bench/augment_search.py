@@ -19,7 +19,10 @@
    cycles generated with it. Its pairs come from a *separate* evaluated corpus (sampler seed
    1000, M transforms, none structurally in the brute-force corpus; its M evaluations are
    paid once for all seeds and reported), so the model cannot copy the brute-force corpus's
-   best transform. Every candidate counts, the untrained cycle's failures included.
+   best transform. Every candidate counts, the untrained cycle's failures included. It is
+   asked as the pairs ask (`[task] ask = "better-than"`), greedily, with no history in its
+   prompts (`memory.k = 0`: the 2-layer model only copes with prompts as long as those it
+   was tuned on); the adapter: LR 1e-2, no dropout, `--tiny-epochs` passes.
    `--tiny-every 0` leaves this arm out.
 
 Prints per method and seed the evaluations until a transform reached the target (">B"
@@ -60,9 +63,9 @@ def hits(scores: list[float | None], target: float) -> int | None:
     return None
 
 
-def base_config(epochs: int) -> str:
+def base_config(epochs: int, ask: str = "typed") -> str:
     """The settings every guided run shares with the brute-force corpus (TOML)."""
-    return (f'[task]\nkind = "augmentation"\n[train]\nepochs = {epochs}\n'
+    return (f'[task]\nkind = "augmentation"\nask = "{ask}"\n[train]\nepochs = {epochs}\n'
             f"seed = {TRAIN_SEED}\n")
 
 
@@ -92,12 +95,12 @@ def tiny_config(work: Path, corpus: Path, every: int, epochs: int, pairs: int,
         build(model, hidden=128, layers=2, heads=4, vocab=2500, stdlib_bytes=200_000)
     cfg = work / "tiny.toml"
     cfg.write_text(
-        base_config(train_epochs) +
+        base_config(train_epochs, ask="better-than") + "[memory]\nk = 0\n" +
         f'[agents]\ngenerator = "hf:{model}"\nimprover = "heuristic"\nmax_new_tokens = 200\n'
-        'retries = 0\ntemperature = 0.7\nmode = "full"\n'
+        'retries = 0\ntemperature = 0.0\nmode = "full"\n'
         f'[finetune]\nenabled = true\nevery = {every}\ncorpus = "{corpus}"\n'
-        f"corpus_pairs = {pairs}\nepochs = {epochs}\nbatch_size = 2\nlearning_rate = 2e-2\n"
-        "reliability_candidates = 0\n", encoding="utf-8")
+        f"corpus_pairs = {pairs}\nepochs = {epochs}\nbatch_size = 2\nlearning_rate = 1e-2\n"
+        "dropout = 0.0\nreliability_candidates = 0\n", encoding="utf-8")
     return cfg
 
 

@@ -1,7 +1,7 @@
 """Multi-fidelity promotion on digits: a 4-candidate run with [search.promote] re-trains its
 top 2 at 2 epochs and the better one at 3 epochs with 2 seeds; the results sit beside the
-proxy scores, `nasloop show` / `trace` print them, and resumed to a larger budget the next
-round reuses them."""
+proxy scores, `nasloop show` / `trace` and the HTML report show them, and resumed to a
+larger budget the next round reuses them."""
 
 from __future__ import annotations
 
@@ -55,6 +55,11 @@ def test_a_run_promotes_its_top_candidates_and_shows_them(tmp_path: Path) -> Non
     assert "promoted" in text and "3 ep" in text
     trace = nasloop("trace", str(out)).stdout
     assert "promoted:    2 ep" in trace
+    from nasloop.inspect.report import build_report
+
+    html = build_report(out)
+    assert '<table id="promotions">' in html and html.count('<tr class="promoted">') == 2
+    assert "<th>3 epochs</th>" in html and "(2 seeds)" in html
     # resumed to a larger budget: another round at the new budget reuses what was trained
     proc = nasloop("resume", str(out), "--budget", "5")
     assert proc.returncode == 0, proc.stderr[-2000:]

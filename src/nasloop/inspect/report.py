@@ -17,6 +17,7 @@ from nasloop.tasks.image_classification.multidata import per_dataset
 
 if TYPE_CHECKING:
     from nasloop.final import FinalReport
+    from nasloop.memory.promotions import Promotion
 
 PLOTS = ("metric", "valid-rate", "failures", "acc-params", "lineage")
 
@@ -88,6 +89,35 @@ def _top_table(cands: list[Candidate], k: int, objective: Objective) -> str:
     return f'<table id="top-k">{head}{"".join(rows)}</table>'
 
 
+def _promotions_table(promoted: list[Promotion], cands: list[Candidate],
+                      objective: Objective) -> str:
+    """`[search.promote]`'s rungs: per promoted candidate its proxy score and, per epochs,
+    the mean over the seeds it was trained with (failures named)."""
+    by_id = {c.id: c for c in cands}
+    epochs = sorted({p.epochs for p in promoted})
+    rows = []
+    for cid in dict.fromkeys(p.candidate_id for p in promoted):
+        cells = []
+        for e in epochs:
+            runs = [p for p in promoted if p.candidate_id == cid and p.epochs == e]
+            ok = [p.score for p in runs if p.score is not None]
+            if not runs:
+                cells.append("")
+            elif ok:
+                mean = sum(ok) / len(ok)
+                cells.append(f"{objective.format(mean)} ({len(ok)} seed{'s' * (len(ok) > 1)})")
+            else:
+                cells.append(runs[0].failure_class or runs[0].status)
+        proxy = by_id[cid].score if cid in by_id else None
+        rows.append(f'<tr class="promoted"><td>#{cid}</td><td>{objective.format(proxy)}</td>'
+                    + "".join(f"<td>{escape(v)}</td>" for v in cells) + "</tr>")
+    head = ("<tr><th>id</th><th>proxy</th>"
+            + "".join(f"<th>{e} epochs</th>" for e in epochs) + "</tr>")
+    return (f"<p>Re-trained at larger budgets by successive halving ({escape(objective.metric)},"
+            " mean over seeds; a candidate stops at the rung it did not survive).</p>"
+            f'<table id="promotions">{head}{"".join(rows)}</table>')
+
+
 def _final_table(report: FinalReport) -> str:
     """`nasloop final`'s table: proxy rank and score against the longer training's test
     score (mean, spread over seeds), and how far the two rankings agree."""
@@ -155,6 +185,7 @@ def build_report(run_dir: Path, *, top_k: int = 5, window: int = 5) -> str:
         cycles = view.cycles()
         extra = _task_sections(view)
         final = view.final()
+        promoted = view.promotions()
         population = population_section(view.config(), cands, objective)
     figures = "".join(
         f'<figure id="fig-{n}">{svg}<figcaption>{escape(_caption(svg))}</figcaption></figure>'
@@ -169,6 +200,8 @@ def build_report(run_dir: Path, *, top_k: int = 5, window: int = 5) -> str:
         f"<h2>Top {top_k} candidates</h2>{_top_table(cands, top_k, objective)}"
         + (f"<h2>Fine-tuning cycles</h2>{_cycles_table(cycles)}" if cycles else "")
         + (f"<h2>{escape(population[0])}</h2>{population[1]}" if population else "")
+        + (f"<h2>Promotions</h2>{_promotions_table(promoted, cands, objective)}"
+           if promoted else "")
         + (f"<h2>Final test report</h2>{_final_table(final)}" if final else "")
         + "".join(f"<h2>{escape(title)}</h2>{html}" for title, html in extra)
         + f"<h2>Trace</h2>{trace}"

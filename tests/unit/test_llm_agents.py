@@ -139,6 +139,17 @@ def test_improver_prompt_lists_the_tasks_mutations(tree, listed, absent):
         assert text not in prompt
 
 
+def test_improver_is_told_the_fidelity_of_promoted_scores():
+    """With [search.promote] results for the parent, its proxy score is marked as such and
+    the longer trainings' means follow it."""
+    req = improve_request().model_copy(update={"promoted": {3: {3: 0.91, 9: 0.955}}})
+    b = backend([GOOD_JSON])
+    prompt = LLMImprover(b, builder(), retries=0).improve(req).calls[0].prompt
+    assert "(proxy); trained longer: 3 epochs 0.9100, 9 epochs 0.9550" in prompt
+    plain = LLMImprover(backend([GOOD_JSON]), builder(), retries=0).improve(improve_request())
+    assert "trained longer" not in plain.calls[0].prompt
+
+
 def test_improver_retries_then_succeeds():
     b = backend(["I suggest adding dropout.", GOOD_JSON])
     result = LLMImprover(b, builder(), retries=2).improve(improve_request())

@@ -67,6 +67,9 @@ class ImproveRequest(BaseModel):
     over_cap: list[Candidate] = Field(default_factory=list)
     # attempts and wins (the child beat its parent) per operator over the whole archive
     credit: dict[str, Credit] = Field(default_factory=dict)
+    # [search.promote]'s longer trainings: candidate id -> epochs -> mean score over seeds
+    # (a candidate's own score is the proxy's: task.describe() says after how many epochs)
+    promoted: dict[int, dict[int, float]] = Field(default_factory=dict)
 
 
 class ImproveResult(BaseModel):

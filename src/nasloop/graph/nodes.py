@@ -14,7 +14,7 @@ from nasloop.graph.evaluate import evaluate_cycle
 from nasloop.graph.promote import due, promote_round
 from nasloop.graph.resources import Resources
 from nasloop.graph.state import SearchState
-from nasloop.memory import attempts, novelty
+from nasloop.memory import attempts, novelty, promotions
 from nasloop.memory.archive import Candidate
 from nasloop.memory.credit import operator_credit
 from nasloop.memory.triples import Triple, describe_outcome
@@ -297,6 +297,7 @@ class LoopNodes:
         programs = attempts.program_hashes(archive, self.res.novelty.canonical)
         over_cap = [] if parents else attempts.over_cap(archive, TOP_PARENTS)
         credit = operator_credit(archive.triples()) if search.operator_credit == "bandit" else {}
+        promoted = promotions.means(archive.db) if search.promote.enabled else {}
         requests = [
             ImproveRequest(
                 step=step + i,
@@ -310,6 +311,7 @@ class LoopNodes:
                 programs=programs,
                 over_cap=over_cap,
                 credit=credit,
+                promoted=promoted,
             )
             for i in range(self.cycle_size(step))
         ]

@@ -60,6 +60,16 @@ def add(db: sqlite3.Connection, p: Promotion) -> None:
     db.commit()
 
 
+def means(db: sqlite3.Connection) -> dict[int, dict[int, float]]:
+    """Candidate id -> epochs -> mean score over the seeds that trained ({} without any)."""
+    runs: dict[int, dict[int, list[float]]] = {}
+    for p in read(db):
+        if p.score is not None:
+            runs.setdefault(p.candidate_id, {}).setdefault(p.epochs, []).append(p.score)
+    return {cid: {e: sum(v) / len(v) for e, v in sorted(by.items())}
+            for cid, by in runs.items()}
+
+
 def read(db: sqlite3.Connection, candidate_id: int | None = None) -> list[Promotion]:
     """Every promoted result (of one candidate when given), by candidate, epochs, seed; []
     for a run made without promotions (no table)."""

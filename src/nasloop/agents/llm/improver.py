@@ -51,7 +51,9 @@ class LLMImprover:
                     instruction=None, error="no trained candidate to improve yet"
                 )
                 continue
-            base = self.builder.improver(request.task, request.parents[0], request.last)
+            parent = request.parents[0]
+            base = self.builder.improver(request.task, parent, request.last,
+                                         request.promoted.get(parent.id))
             history = self.builder.history(request.triples)
             try:
                 messages, _ = fit(self.backend, base, history)

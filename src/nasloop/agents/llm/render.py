@@ -29,13 +29,19 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(limit - 5, 0)].rstrip() + " [..]"
 
 
-def describe(c: Candidate | None, limit: int, objective: Objective) -> str:
-    """What became of a candidate, in one clipped line."""
+def describe(c: Candidate | None, limit: int, objective: Objective,
+             promoted: dict[int, float] | None = None) -> str:
+    """What became of a candidate, in one clipped line; with `promoted` (epochs -> mean
+    score of its longer trainings) the score is marked as the proxy's and those follow."""
     if c is None:
         return "none yet"
     if c.status == "ok" and c.score is not None:
         params = f", {c.params} parameters" if c.params is not None else ""
-        return f"#{c.id}: {objective.describe(c.score)}{params}"
+        longer = ""
+        if promoted:
+            longer = " (proxy); trained longer: " + ", ".join(
+                f"{e} epochs {objective.format(s)}" for e, s in sorted(promoted.items()))
+        return f"#{c.id}: {objective.describe(c.score)}{longer}{params}"
     if c.status == "duplicate":
         return f"#{c.id}: a duplicate of #{c.duplicate_of}, not trained"
     msg = (c.failure_message or "").strip().splitlines()
@@ -69,7 +75,10 @@ class PromptBuilder:
         """History lines, oldest first, each clipped."""
         return [clip(t.render(), self.limit) for t in triples]
 
-    def improver(self, task: TaskBrief, parent: Candidate, last: Candidate | None) -> Build:
+    def improver(self, task: TaskBrief, parent: Candidate, last: Candidate | None,
+                 promoted: dict[int, float] | None = None) -> Build:
+        """The improver's messages; `promoted`: the parent's longer trainings (epochs ->
+        mean score), shown beside its proxy score."""
         def build(lines: list[str]) -> list[BaseMessage]:
             obj = task.objective
             user = self.prompts.render(
@@ -77,7 +86,7 @@ class PromptBuilder:
                 task=task.describe(),
                 contract=self.contract,
                 parent_id=parent.id,
-                parent_result=describe(parent, self.limit, obj).split(": ", 1)[-1],
+                parent_result=describe(parent, self.limit, obj, promoted).split(": ", 1)[-1],
                 parent_code=(parent.code or "").rstrip(),
                 last_result=describe(last, self.limit, obj),
                 history=history_text(lines),

@@ -114,3 +114,49 @@ def test_llm_candidates_need_bubblewrap_unless_allowed(generator: str, allow: bo
             factory.check_isolation_policy(cfg)
     else:
         factory.check_isolation_policy(cfg)
+
+
+def test_code_being_loaded_cannot_write_the_result_channel() -> None:
+    """The channel guard (nasloop.sandbox.channel): while a candidate's file loads, neither
+    its thread nor threads it starts can write the channel, duplicate it, reopen it through
+    /proc or make a socket to pass it on; the trainer's own thread still writes it."""
+
+    def body() -> dict:
+        import threading
+
+        from nasloop.sandbox import channel
+        from nasloop.sandbox.procs import PR_SET_NO_NEW_PRIVS, prctl
+
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
+        ours, theirs = socket.socketpair()
+        fd = ours.fileno()
+        channel.mark_candidate_process(fd)
+        tried: dict[str, str] = {}
+
+        def attempt(name: str, fn) -> None:  # type: ignore[no-untyped-def]
+            try:
+                fn()
+                tried[name] = "done"
+            except OSError as exc:
+                tried[name] = type(exc).__name__
+
+        def load() -> None:
+            attempt("write", lambda: os.write(fd, b"forged\n"))
+            attempt("dup", lambda: os.dup(fd))
+            attempt("dup2", lambda: os.dup2(fd, 50))
+            attempt("reopen", lambda: open(f"/proc/self/fd/{fd}", "wb"))
+            attempt("socketpair", lambda: socket.socketpair())
+            later = threading.Thread(target=lambda: attempt(
+                "thread", lambda: os.write(fd, b"forged\n")))
+            later.start()
+            later.join()
+
+        channel.without_channel(load)
+        os.write(fd, b"honest\n")  # the trainer's thread
+        theirs.settimeout(2)
+        return {"tried": tried, "got": theirs.recv(100).decode()}
+
+    out = in_child(body)
+    assert "ok" in out, out
+    assert out["ok"]["got"] == "honest\n"  # nothing else reached the other end
+    assert all(v != "done" for v in out["ok"]["tried"].values()), out

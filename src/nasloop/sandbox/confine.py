@@ -198,6 +198,14 @@ class _ArgCmp(ctypes.Structure):
 
 SCMP_ACT_ALLOW = 0x7FFF0000
 SCMP_CMP_NE, SCMP_CMP_EQ, SCMP_CMP_MASKED_EQ = 1, 4, 7
+SCMP_FLTATR_CTL_TSYNC = 4
+F_DUPFD, F_DUPFD_CLOEXEC = 0, 1030
+# (syscall, index of the descriptor it writes to or duplicates): refused on `fd` to a
+# thread that must not report (guard_channel)
+_WRITES_TO = (("write", 0), ("writev", 0), ("pwrite64", 0), ("pwritev", 0), ("pwritev2", 0),
+              ("sendto", 0), ("sendmsg", 0), ("sendmmsg", 0), ("dup", 0), ("dup2", 0),
+              ("dup2", 1), ("dup3", 0), ("dup3", 1), ("splice", 2), ("tee", 1),
+              ("sendfile", 0), ("copy_file_range", 2), ("vmsplice", 0), ("shutdown", 0))
 
 
 def _errno_action(code: int) -> int:
@@ -225,39 +233,61 @@ def _libseccomp() -> ctypes.CDLL:
     lib.seccomp_load.restype = ctypes.c_int
     lib.seccomp_release.argtypes = (ctypes.c_void_p,)
     lib.seccomp_release.restype = None
+    lib.seccomp_attr_set.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32)
+    lib.seccomp_attr_set.restype = ctypes.c_int
     return lib
 
 
-def install_seccomp() -> None:
-    """Load the candidate's syscall filter (set no_new_privs first). Resource limits may only
-    be changed on this process itself; namespace flags are refused to clone(2) as well."""
+def _load_filter(rules: list[tuple[int, str, tuple[tuple[int, int, int, int], ...]]],
+                 all_threads: bool) -> None:
+    """Load an allow-by-default filter refusing `rules` (action, syscall, argument
+    comparisons) on every thread of the process (`all_threads`) or on the calling one."""
     lib = _libseccomp()
     ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
     if not ctx:
         raise ConfineError("seccomp_init failed")
-    eperm = _errno_action(errno.EPERM)
-
-    def rule(action: int, name: str, *cmps: tuple[int, int, int, int]) -> None:
-        nr = lib.seccomp_syscall_resolve_name(name.encode())
-        if nr < 0:
-            return  # a syscall this kernel/arch does not have
-        arr = (_ArgCmp * max(len(cmps), 1))(*[_ArgCmp(*c) for c in cmps])
-        ret = lib.seccomp_rule_add_array(ctx, action, nr, len(cmps), arr)
-        if ret != 0:
-            raise ConfineError(f"seccomp rule for {name}: {os.strerror(-ret)}")
-
     try:
-        for name in DENIED:
-            rule(eperm, name)
-        rule(_errno_action(errno.ENOSYS), "clone3")  # glibc falls back to clone(2)
-        for flag in _CLONE_NEW:
-            rule(eperm, "clone", (0, SCMP_CMP_MASKED_EQ, flag, flag))
-        rule(eperm, "socket", (0, SCMP_CMP_NE, AF_UNIX, 0))
-        # limits of other processes (the worker's, say) are out of reach: pid 0 is "myself"
-        rule(eperm, "prlimit64", (0, SCMP_CMP_NE, 0, 0))
-        rule(eperm, "prctl", (0, SCMP_CMP_EQ, PR_SET_DUMPABLE, 0), (1, SCMP_CMP_NE, 0, 0))
+        if all_threads and lib.seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) != 0:
+            raise ConfineError("seccomp: cannot synchronise the filter over threads")
+        for action, name, cmps in rules:
+            nr = lib.seccomp_syscall_resolve_name(name.encode())
+            if nr < 0:
+                continue  # a syscall this kernel/arch does not have
+            arr = (_ArgCmp * max(len(cmps), 1))(*[_ArgCmp(*c) for c in cmps])
+            ret = lib.seccomp_rule_add_array(ctx, action, nr, len(cmps), arr)
+            if ret != 0:
+                raise ConfineError(f"seccomp rule for {name}: {os.strerror(-ret)}")
         ret = lib.seccomp_load(ctx)
         if ret != 0:
             raise ConfineError(f"seccomp_load: {os.strerror(-ret)}")
     finally:
         lib.seccomp_release(ctx)
+
+
+def guard_channel(fd: int) -> None:
+    """Keep the calling thread, and every thread or process it starts, from writing to `fd`
+    or getting another descriptor for it: write-family calls and duplication naming `fd`
+    are refused, so are new sockets (no passing it over SCM_RIGHTS). `fd` must be a socket:
+    /proc/self/fd/N of a socket cannot be opened. Other threads are unaffected."""
+    eperm = _errno_action(errno.EPERM)
+    rules = [(eperm, name, ((arg, SCMP_CMP_EQ, fd, 0),)) for name, arg in _WRITES_TO]
+    rules += [(eperm, "fcntl", ((0, SCMP_CMP_EQ, fd, 0), (1, SCMP_CMP_EQ, cmd, 0)))
+              for cmd in (F_DUPFD, F_DUPFD_CLOEXEC)]
+    rules += [(eperm, "socket", ()), (eperm, "socketpair", ())]
+    _load_filter(rules, all_threads=False)
+
+
+def install_seccomp() -> None:
+    """Load the candidate's syscall filter (set no_new_privs first). Resource limits may only
+    be changed on this process itself; namespace flags are refused to clone(2) as well."""
+    eperm = _errno_action(errno.EPERM)
+    rules: list[tuple[int, str, tuple[tuple[int, int, int, int], ...]]] = [
+        (eperm, name, ()) for name in DENIED]
+    rules.append((_errno_action(errno.ENOSYS), "clone3", ()))  # glibc falls back to clone(2)
+    rules += [(eperm, "clone", ((0, SCMP_CMP_MASKED_EQ, flag, flag),)) for flag in _CLONE_NEW]
+    rules.append((eperm, "socket", ((0, SCMP_CMP_NE, AF_UNIX, 0),)))
+    # limits of other processes (the worker's, say) are out of reach: pid 0 is "myself"
+    rules.append((eperm, "prlimit64", ((0, SCMP_CMP_NE, 0, 0),)))
+    rules.append((eperm, "prctl", ((0, SCMP_CMP_EQ, PR_SET_DUMPABLE, 0),
+                                   (1, SCMP_CMP_NE, 0, 0))))
+    _load_filter(rules, all_threads=True)

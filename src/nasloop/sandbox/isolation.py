@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from nasloop.sandbox import allocator, procs
+from nasloop.sandbox import allocator, channel, procs
 from nasloop.sandbox.classify import ForbiddenOperation
 
 SECRET = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|COOKIE|AUTH)", re.IGNORECASE)
@@ -132,8 +132,8 @@ def setup_child(tmp: str, log_fd: int, keep_fd: int, memory_mb: int, cpu_s: floa
     os.dup2(devnull, 0)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
-    os.dup2(keep_fd, 3)
-    os.closerange(4, 65536)
+    os.dup2(keep_fd, channel.RESULT_FD)
+    os.closerange(channel.RESULT_FD + 1, 65536)
     os.chdir(tmp)
     keep = {k: v for k, v in os.environ.items() if k in KEEP}
     os.environ.clear()
@@ -151,7 +151,8 @@ def setup_child(tmp: str, log_fd: int, keep_fd: int, memory_mb: int, cpu_s: floa
     procs.prctl(procs.PR_SET_NO_NEW_PRIVS, 1)
     confine.install_seccomp()
     sys.dont_write_bytecode = True
-    return 3
+    channel.mark_candidate_process(channel.RESULT_FD)
+    return channel.RESULT_FD
 
 
 _ALWAYS = {

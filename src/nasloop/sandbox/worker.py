@@ -148,7 +148,9 @@ class Worker:
             return _failed(job, FailureClass.INFRASTRUCTURE, f"data: {exc}")
         self.current.send(job.model_dump_json())
         result = self._collect(job, self.current, token)
-        result["log_tail"] = _tail(self.current.log_path)
+        tail = _tail(self.current.log_path)
+        note = result.pop("channel_note", None)
+        result["log_tail"] = f"{tail or ''}\nnasloop: {note}".lstrip("\n") if note else tail
         result["wall_s"] = time.perf_counter() - t0
         return result
 
@@ -189,10 +191,17 @@ class Worker:
             return _failed(job, FailureClass.TIMEOUT,
                            f"wall-clock limit of {job.time_limit_s:g} s exceeded; killed")
         if data:
+            first, _, rest = data.partition(b"\n")
             try:
-                return json.loads(data.split(b"\n", 1)[0])
+                result = json.loads(first)
             except ValueError:
                 return _failed(job, FailureClass.CRASH, "the candidate corrupted its result")
+            if not isinstance(result, dict):
+                return _failed(job, FailureClass.CRASH, "the candidate corrupted its result")
+            if rest:  # one result per candidate: the first line stands
+                result["channel_note"] = (f"{len(rest)} more byte(s) on the result channel "
+                                          "after the result were ignored")
+            return result
         code = os.waitstatus_to_exitcode(status) if status is not None else -9
         cls, msg = classify_exit(code, timed_out=False)
         return _failed(job, cls, msg)

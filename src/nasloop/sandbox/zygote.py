@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -103,7 +104,10 @@ def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int) -> Zygote:
     tmp = tempfile.mkdtemp(prefix="nasloop-cand-")
     log_path = os.path.join(tmp, "candidate.log")
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    result_r, result_w = os.pipe()
+    # a socket, not a pipe: /proc/self/fd/N of a socket cannot be reopened (see
+    # nasloop.sandbox.channel); the worker only reads its end
+    result_r, result_w = (s.detach() for s in socket.socketpair(socket.AF_UNIX,
+                                                                 socket.SOCK_STREAM))
     job_r, job_w = os.pipe()
     try:
         answer = template.ask({"op": "fork", "tmp": tmp, "tmp_mb": job.tmp_mb,

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from nasloop.agents.mutation.spec import MutationError
+from nasloop.sandbox.channel import without_channel
 
 Form = Literal["lemur", "bare"]
 DEFAULT_PRM: dict[str, Any] = {"lr": 0.01, "momentum": 0.9, "dropout": 0.2, "batch": 32}
@@ -55,7 +56,7 @@ def load_source(
     previous = sys.modules.get(name)
     sys.modules[name] = module
     try:
-        exec(compiled, module.__dict__)
+        without_channel(lambda: exec(compiled, module.__dict__))  # the sandbox's analysis
     except Exception as err:  # noqa: BLE001 - any failure of the file becomes a reason
         raise MutationError(f"the file fails to load: {type(err).__name__}: {err}") from None
     finally:

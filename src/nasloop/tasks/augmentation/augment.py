@@ -23,6 +23,7 @@ import time
 import types
 from typing import Any
 
+from nasloop.sandbox.channel import without_channel
 from nasloop.sandbox.classify import CandidateFailure
 from nasloop.sandbox.failures import FailureClass
 
@@ -34,7 +35,9 @@ def load_transform(code: str, channels: int) -> Any:
     module = types.ModuleType("nasloop_transform")
     module.__file__ = CODE_NAME
     linecache.cache[CODE_NAME] = (len(code), None, code.splitlines(True), CODE_NAME)
-    exec(compile(code, CODE_NAME, "exec"), module.__dict__)  # noqa: S102 - in the sandbox
+    compiled = compile(code, CODE_NAME, "exec")
+    # in the sandbox, where it cannot write the result (nasloop.sandbox.channel)
+    without_channel(lambda: exec(compiled, module.__dict__))  # noqa: S102
     fn = getattr(module, "transform", None)
     if not callable(fn):
         raise CandidateFailure(FailureClass.CONTRACT, "the file defines no function transform()")

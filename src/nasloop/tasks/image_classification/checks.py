@@ -14,6 +14,7 @@ import types
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from nasloop.sandbox.channel import without_channel
 from nasloop.sandbox.classify import CandidateFailure
 from nasloop.sandbox.failures import FailureClass
 from nasloop.tasks.image_classification.contract import Form, detect_form, init_arity
@@ -40,7 +41,9 @@ def load_module(code: str) -> types.ModuleType:
     module.__file__ = CODE_NAME
     linecache.cache[CODE_NAME] = (len(code), None, code.splitlines(True), CODE_NAME)
     sys.modules["nasloop_candidate"] = module
-    exec(compile(code, CODE_NAME, "exec"), module.__dict__)  # noqa: S102 - sandboxed by caller
+    compiled = compile(code, CODE_NAME, "exec")
+    # sandboxed by the caller; run where it cannot write the result (nasloop.sandbox.channel)
+    without_channel(lambda: exec(compiled, module.__dict__))  # noqa: S102
     return module
 
 

@@ -297,7 +297,8 @@ class LoopNodes:
         programs = attempts.program_hashes(archive, self.res.novelty.canonical)
         over_cap = [] if parents else attempts.over_cap(archive, TOP_PARENTS)
         credit = operator_credit(archive.triples()) if search.operator_credit == "bandit" else {}
-        promoted = promotions.means(archive.db) if search.promote.enabled else {}
+        promoted = (promotions.means(promotions.read(archive.db)) if search.promote.enabled
+                    else {})
         requests = [
             ImproveRequest(
                 step=step + i,

@@ -93,19 +93,21 @@ def _promotions_table(promoted: list[Promotion], cands: list[Candidate],
                       objective: Objective) -> str:
     """`[search.promote]`'s rungs: per promoted candidate its proxy score and, per epochs,
     the mean over the seeds it was trained with (failures named)."""
+    from nasloop.memory.promotions import means
+
     by_id = {c.id: c for c in cands}
     epochs = sorted({p.epochs for p in promoted})
+    mean = means(promoted)
     rows = []
     for cid in dict.fromkeys(p.candidate_id for p in promoted):
         cells = []
         for e in epochs:
             runs = [p for p in promoted if p.candidate_id == cid and p.epochs == e]
-            ok = [p.score for p in runs if p.score is not None]
+            n = sum(p.score is not None for p in runs)
             if not runs:
                 cells.append("")
-            elif ok:
-                mean = sum(ok) / len(ok)
-                cells.append(f"{objective.format(mean)} ({len(ok)} seed{'s' * (len(ok) > 1)})")
+            elif n:
+                cells.append(f"{objective.format(mean[cid][e])} ({n} seed{'s' * (n > 1)})")
             else:
                 cells.append(runs[0].failure_class or runs[0].status)
         proxy = by_id[cid].score if cid in by_id else None

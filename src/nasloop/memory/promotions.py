@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterable
 
 from pydantic import BaseModel
 
@@ -60,10 +61,10 @@ def add(db: sqlite3.Connection, p: Promotion) -> None:
     db.commit()
 
 
-def means(db: sqlite3.Connection) -> dict[int, dict[int, float]]:
-    """Candidate id -> epochs -> mean score over the seeds that trained ({} without any)."""
+def means(promoted: Iterable[Promotion]) -> dict[int, dict[int, float]]:
+    """Candidate id -> epochs -> mean score over the seeds that trained (e.g. of `read`)."""
     runs: dict[int, dict[int, list[float]]] = {}
-    for p in read(db):
+    for p in promoted:
         if p.score is not None:
             runs.setdefault(p.candidate_id, {}).setdefault(p.epochs, []).append(p.score)
     return {cid: {e: sum(v) / len(v) for e, v in sorted(by.items())}

@@ -147,10 +147,13 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - reported, not the candidate's fault
             return _failed(job, FailureClass.INFRASTRUCTURE, f"data: {exc}")
         self.current.send(job.model_dump_json())
-        result = self._collect(job, self.current, token)
+        result, ignored = self._collect(job, self.current, token)
         tail = _tail(self.current.log_path)
-        note = result.pop("channel_note", None)
-        result["log_tail"] = f"{tail or ''}\nnasloop: {note}".lstrip("\n") if note else tail
+        if ignored:  # one result per candidate: the first line stands, the rest is logged
+            note = (f"nasloop: {ignored} more byte(s) on the result channel after the result "
+                    "were ignored")
+            tail = f"{tail}\n{note}" if tail else note
+        result["log_tail"] = tail
         result["wall_s"] = time.perf_counter() - t0
         return result
 
@@ -182,29 +185,28 @@ class Worker:
         assert zyg is not None
         return zyg
 
-    def _collect(self, job: Any, zyg: Zygote, token: str) -> dict[str, Any]:
+    def _collect(self, job: Any, zyg: Zygote, token: str) -> tuple[dict[str, Any], int]:
+        """The candidate's result (or its failure) and how many bytes it wrote after the
+        result's first line (ignored)."""
         data, status, timed_out, cancelled = self._wait(zyg.pid, zyg.result_fd,
                                                         job.time_limit_s, token)
         if cancelled:
-            return _failed(job, FailureClass.INFRASTRUCTURE, "cancelled by the orchestrator")
+            return _failed(job, FailureClass.INFRASTRUCTURE, "cancelled by the orchestrator"), 0
         if timed_out:
             return _failed(job, FailureClass.TIMEOUT,
-                           f"wall-clock limit of {job.time_limit_s:g} s exceeded; killed")
+                           f"wall-clock limit of {job.time_limit_s:g} s exceeded; killed"), 0
         if data:
             first, _, rest = data.partition(b"\n")
             try:
                 result = json.loads(first)
             except ValueError:
-                return _failed(job, FailureClass.CRASH, "the candidate corrupted its result")
+                result = None
             if not isinstance(result, dict):
-                return _failed(job, FailureClass.CRASH, "the candidate corrupted its result")
-            if rest:  # one result per candidate: the first line stands
-                result["channel_note"] = (f"{len(rest)} more byte(s) on the result channel "
-                                          "after the result were ignored")
-            return result
+                return _failed(job, FailureClass.CRASH, "the candidate corrupted its result"), 0
+            return result, len(rest)
         code = os.waitstatus_to_exitcode(status) if status is not None else -9
         cls, msg = classify_exit(code, timed_out=False)
-        return _failed(job, cls, msg)
+        return _failed(job, cls, msg), 0
 
     def _wait(self, pid: int, read_fd: int, limit: float, token: str
               ) -> tuple[bytes, int | None, bool, bool]:

@@ -160,3 +160,12 @@ def test_code_being_loaded_cannot_write_the_result_channel() -> None:
     assert "ok" in out, out
     assert out["ok"]["got"] == "honest\n"  # nothing else reached the other end
     assert all(v != "done" for v in out["ok"]["tried"].values()), out
+
+
+def test_a_venv_under_tmp_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each candidate's private /tmp would hide an interpreter or checkout living there."""
+    factory.check_isolation_policy(build_config({}))  # this checkout: accepted
+    monkeypatch.setattr("sys.prefix", "/tmp/somewhere/.venv")
+    with pytest.raises(ConfigError, match="under /tmp") as err:
+        factory.check_isolation_policy(build_config({}))
+    assert "\n" not in str(err.value)

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from nasloop.config import Config, ConfigError
 from nasloop.sandbox import bwrap
 from nasloop.sandbox.executor import Executor, LocalExecutor
+from nasloop.sandbox.workerproc import package_root
+
+
+def hidden_by_private_tmp() -> list[str]:
+    """The interpreter's and nasloop's own directories that lie under /tmp (a virtual
+    environment or a checkout there): each candidate's fresh private /tmp hides them."""
+    found = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, package_root())}
+    return sorted(p for p in found if p == "/tmp" or p.startswith("/tmp/"))
 
 
 def check_isolation_policy(config: Config) -> None:
-    """LLM-written candidates run only inside bubblewrap unless the user opted in
-    (`sandbox.allow_unisolated`); ConfigError before anything starts otherwise. Ray nodes
-    decide for themselves (each says which isolation it used)."""
+    """Local candidates need nasloop installed outside /tmp; LLM-written candidates run only
+    inside bubblewrap unless the user opted in (`sandbox.allow_unisolated`); ConfigError
+    before anything starts otherwise. Ray nodes decide for themselves (each says which
+    isolation it used)."""
     sb = config.sandbox
-    if config.executor.kind != "local" or sb.allow_unisolated:
+    if config.executor.kind != "local":
+        return
+    hidden = hidden_by_private_tmp()
+    if hidden:
+        raise ConfigError(
+            f"nasloop runs from {hidden[0]}, under /tmp: every candidate gets a fresh private "
+            "/tmp, which hides it; install nasloop and its virtual environment elsewhere")
+    if sb.allow_unisolated:
         return
     if config.agents.model_of("generator") == "heuristic":
         return

@@ -13,12 +13,12 @@ def test_minimal_env_drops_secrets_and_orchestrator_paths() -> None:
         "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENAI_API_KEY": "sk-x",
         "HF_TOKEN": "hf_x", "AWS_SECRET_ACCESS_KEY": "x", "GOOGLE_APPLICATION_CREDENTIALS": "/k",
         "HOME": "/root", "PWD": "/work/run", "VIRTUAL_ENV": "/work/.venv", "MY_PASSWORD": "p",
-        "CUDA_VISIBLE_DEVICES": "1",
+        "CUDA_VISIBLE_DEVICES": "1", "MKL_CBWR": "AVX2",
     }
     env = minimal_env(base, "/tmp/cand", threads=2)
     assert env["HOME"] == env["TMPDIR"] == "/tmp/cand"
     assert env["PATH"] == "/usr/bin:/bin" and env["CUDA_VISIBLE_DEVICES"] == "1"
-    assert env["OMP_NUM_THREADS"] == "2"
+    assert env["OMP_NUM_THREADS"] == "2" and env["MKL_CBWR"] == "AVX2"
     leaked = {"OPENAI_API_KEY", "HF_TOKEN", "AWS_SECRET_ACCESS_KEY", "MY_PASSWORD",
               "GOOGLE_APPLICATION_CREDENTIALS", "PWD", "VIRTUAL_ENV"} & set(env)
     assert leaked == set()

@@ -20,9 +20,12 @@ from typing import Any
 from nasloop.sandbox import allocator, channel, procs
 from nasloop.sandbox.classify import ForbiddenOperation
 
+# Pin the float kernels torch, oneDNN and MKL pick by CPU, so runs compare across machines
+NUMERICS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR")
 SECRET = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL|COOKIE|AUTH)", re.IGNORECASE)
 KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "CUDA_VISIBLE_DEVICES", "CUDA_HOME",
-        "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "LD_LIBRARY_PATH")
+        "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES", "LD_LIBRARY_PATH",
+        *NUMERICS)
 NOBODY = 65534
 FSIZE_LIMIT = 32 * 2**20  # bytes: candidate logs and files
 EXTRA_TASKS = 128  # processes/threads a candidate may add beyond what its user already runs

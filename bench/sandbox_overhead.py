@@ -5,7 +5,10 @@ through a cold-start sandbox, side by side in one run.
 
 Prints a markdown section (for bench/README.md): per candidate, the median wall time of
 each way and the ratios warm/in-process (target <= 1.05), back-to-back warm/in-process and
-cold/in-process. Wall time
+cold/in-process. A fourth way splits the warm overhead in two: the candidate run once in a
+fresh fork of a warmed, unconfined helper process (what any process-per-candidate design
+pays: page faults, oneDNN kernels compiled for the candidate's shapes) against the
+sandbox's own cost (confinement, job and result transfer). Wall time
 is what the caller waits for: check + one epoch on digits + validation, plus for the
 sandboxes the fork/spawn, isolation set-up, result transfer and process-tree cleanup.
 The script re-runs itself with the sandbox worker's malloc settings, so both sides
@@ -71,6 +74,68 @@ def timed_sandbox(executor: object, job: object) -> float:
     return wall
 
 
+def fork_helper() -> None:
+    """`--fork-helper`: read jobs (JSON lines) on stdin; run each once in a fresh fork of
+    this warmed, single-threaded process, set up as the sandbox's pre-forked process is
+    (warm-up and heap touch before the clock starts) but with no confinement; print its
+    wall time."""
+    import os
+    import sys
+
+    import torch
+
+    from nasloop.data.loaders import load_dataset
+    from nasloop.sandbox import allocator
+    from nasloop.sandbox.job import EvalJob
+    from nasloop.sandbox.zygote import _warm_cpu
+    from nasloop.tasks.image_classification import trainer
+
+    torch.set_num_threads(1)
+    trainer.preload()
+    splits = load_dataset("digits", None, 0)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        job = EvalJob.model_validate_json(line)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            _warm_cpu()
+            allocator.prefault_heap(read)  # nothing to read there: the touch always runs
+            os.close(read)
+            wall = timed_in_process(job, splits)
+            os.write(write, f"{wall}\n".encode())
+            os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as fh:
+            answer = fh.read().strip()
+        os.waitpid(pid, 0)
+        print(answer or "failed", flush=True)
+
+
+class ForkBaseline:
+    """The driving side of `--fork-helper`."""
+
+    def __init__(self) -> None:
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, __file__, "--fork-helper"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"  # type: ignore[union-attr]
+
+    def timed(self, job: object) -> float:
+        self.proc.stdin.write(job.model_dump_json() + "\n")  # type: ignore[attr-defined,union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        answer = self.proc.stdout.readline().strip()  # type: ignore[union-attr]
+        if answer == "failed":
+            raise SystemExit("a fresh-fork run failed")
+        return float(answer)
+
+    def close(self) -> None:
+        self.proc.stdin.close()  # type: ignore[union-attr]
+        self.proc.wait(timeout=60)
+
+
 def same_allocator() -> None:
     """Re-run this script with the allocator settings the sandbox's worker starts with
     (nasloop.sandbox.allocator): the in-process baseline must not differ in its malloc."""
@@ -85,6 +150,11 @@ def same_allocator() -> None:
 
 def main() -> None:
     same_allocator()
+    import sys
+
+    if sys.argv[1:] == ["--fork-helper"]:
+        fork_helper()
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="in-process and warm runs each")
     parser.add_argument("--cold-repeats", type=int, default=2, help="cold runs per candidate")
@@ -109,7 +179,8 @@ def main() -> None:
         print(f"left out {name}: it does not train on digits as served")
         del jobs[name]
     times: dict[str, dict[str, list[float]]] = {
-        n: {"in": [], "warm": [], "b2b": [], "cold": []} for n in jobs}
+        n: {"in": [], "fork": [], "warm": [], "b2b": [], "cold": []} for n in jobs}
+    forks = ForkBaseline()
     with LocalExecutor(mode="warm", isolation=args.isolation) as warm:
         first = next(iter(jobs.values()))
         timed_sandbox(warm, first)  # start the worker and cache the dataset
@@ -117,10 +188,12 @@ def main() -> None:
         for _ in range(args.repeats):  # interleaved, so machine load hits all alike
             for name, job in jobs.items():
                 times[name]["in"].append(timed_in_process(job, splits))
+                times[name]["fork"].append(forks.timed(job))
                 times[name]["warm"].append(timed_sandbox(warm, job))
                 # right after the last: waits for its teardown and the next pre-fork
                 times[name]["b2b"].append(timed_sandbox(warm, job))
         isolation = warm.isolation
+    forks.close()
     with LocalExecutor(mode="cold", isolation=args.isolation) as cold:
         for _ in range(args.cold_repeats):
             for name, job in jobs.items():
@@ -128,24 +201,29 @@ def main() -> None:
 
     print("## Sandbox overhead\n")
     print(f"`bench/sandbox_overhead.py --repeats {args.repeats} --cold-repeats "
-          f"{args.cold_repeats}`: digits, {args.epochs} epoch(s), 1 thread, isolation "
-          f"`{isolation}`, Python {platform.python_version()}, torch {torch.__version__}, "
-          f"{platform.machine()} CPU. Medians of wall time as the caller sees it.\n")
-    print("| candidate | in-process s | warm s | warm back-to-back s | cold s | warm/in "
-          "| back-to-back/in | cold/in |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    ratios: dict[str, list[float]] = {"warm": [], "b2b": [], "cold": []}
+          f"{args.cold_repeats} --epochs {args.epochs}`: digits, {args.epochs} epoch(s), "
+          f"1 thread, isolation `{isolation}`, Python {platform.python_version()}, "
+          f"torch {torch.__version__}, {platform.machine()} CPU. Medians of wall time as the "
+          "caller sees it.\n")
+    print("| candidate | in-process s | fresh fork s | warm s | warm back-to-back s | cold s "
+          "| warm/in | fork/in | warm/fork | back-to-back/in | cold/in |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    ratios: dict[str, list[float]] = {"warm": [], "fork": [], "sandbox": [], "b2b": [],
+                                      "cold": []}
     for name, t in times.items():
         med = {k: statistics.median(v) for k, v in t.items()}
-        for key in ratios:
+        for key in ("warm", "fork", "b2b", "cold"):
             ratios[key].append(med[key] / med["in"])
-        print(f"| {name} | {med['in']:.3f} | {med['warm']:.3f} | {med['b2b']:.3f} | "
-              f"{med['cold']:.3f} | {med['warm'] / med['in']:.3f} | "
+        ratios["sandbox"].append(med["warm"] / med["fork"])
+        print(f"| {name} | {med['in']:.3f} | {med['fork']:.3f} | {med['warm']:.3f} | "
+              f"{med['b2b']:.3f} | {med['cold']:.3f} | {med['warm'] / med['in']:.3f} | "
+              f"{med['fork'] / med['in']:.3f} | {med['warm'] / med['fork']:.3f} | "
               f"{med['b2b'] / med['in']:.3f} | {med['cold'] / med['in']:.2f} |")
     med_r = {k: statistics.median(v) for k, v in ratios.items()}
     print(f"\nMedian over candidates: warm/in-process **{med_r['warm']:.3f}** (target <= 1.05), "
-          f"back-to-back/in-process **{med_r['b2b']:.3f}**, cold/in-process "
-          f"**{med_r['cold']:.2f}**.")
+          f"of which fresh fork/in-process **{med_r['fork']:.3f}** and warm/fresh fork "
+          f"**{med_r['sandbox']:.3f}**; back-to-back/in-process **{med_r['b2b']:.3f}**, "
+          f"cold/in-process **{med_r['cold']:.2f}**.")
     print("\n'warm' is the latency of a result interleaved with other work (as in the search "
           "loop, where recording, the agents and the novelty check run between candidates); "
           "the candidate process's teardown and the next pre-fork happen after the result is "

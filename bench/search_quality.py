@@ -13,8 +13,11 @@ one-epoch recipe, scored on the test split the search never saw); and against th
 paired wins/losses and a two-sided Wilcoxon signed-rank p over the seeds.
 
 Methods: default (greedy, heuristic agents, memory k = 5), k0 (the same with memory.k = 0),
-map-elites, islands, pareto (`[search] strategy`), random-mutation, random-walk,
-random-chains (bench/search_baselines.py, improvers by import path).
+bandit (`[search] operator_credit = "bandit"`), map-elites, islands, pareto (`[search]
+strategy`), random-mutation, random-walk, random-chains (bench/search_baselines.py,
+improvers by import path), and reference: no search, the hand-written
+bench/reference_net.py as the run's only seed (budget 1), scored the same way: the line a
+search should clear.
 """
 
 from __future__ import annotations
@@ -41,7 +44,10 @@ METHODS: dict[str, str] = {  # name -> config TOML
     "random-mutation": '[agents]\nimprover = "python:search_baselines:RandomMutation"\n',
     "random-walk": '[agents]\nimprover = "python:search_baselines:RandomWalk"\n',
     "random-chains": '[agents]\nimprover = "python:search_baselines:RandomChains"\n',
+    "bandit": '[search]\noperator_credit = "bandit"\n',
+    "reference": f'[seeds]\nfiles = ["{BENCH / "reference_net.py"}"]\nbuiltin = false\n',
 }
+SINGLE = {"reference"}  # not a search: its one seed is the whole run
 
 
 def nasloop(*args: str) -> subprocess.CompletedProcess[str]:
@@ -57,8 +63,8 @@ def one_run(method: str, seed: int, budget: int, work: Path) -> dict:
     out = work / f"{method}-{seed}"
     cfg = work / f"{method}.toml"
     t0 = time.perf_counter()
-    proc = nasloop("run", "--config", str(cfg), "--seed", str(seed), "--budget", str(budget),
-                   "--out", str(out))
+    proc = nasloop("run", "--config", str(cfg), "--seed", str(seed), "--budget",
+                   str(1 if method in SINGLE else budget), "--out", str(out))
     if proc.returncode != 0:
         raise SystemExit(f"{method} seed {seed}: {proc.stderr.strip()[-1500:]}")
     archive = Archive(out / "archive.sqlite")

@@ -293,6 +293,11 @@ class AgentsConfig(_Section):
     retries: int = Field(
         2, ge=0, le=10, description="Extra LLM attempts after an unusable answer, per step."
     )
+    inspirations: int = Field(
+        2, ge=0, le=8,
+        description="LLM improver: other candidates of the population shown beside the "
+        "parent, each as a diff against it (the best of other seed families first; 0: none).",
+    )
     history_chars: int = Field(
         400,
         ge=40,

@@ -77,3 +77,46 @@ def test_a_bad_import_path_is_a_one_line_config_error(tmp_path: Path) -> None:
     proc = nasloop(tmp_path, "run", "--config", str(config), "--budget", "3", "--out", str(out))
     assert proc.returncode == 2 and "agents.improver" in proc.stderr
     assert not out.exists()
+
+
+INSPIRED = '''
+import json, os
+
+from nasloop.agents.heuristic import HeuristicImprover
+
+
+class Inspired:
+    """The heuristic improver, declaring that it reads inspirations; logs what it got."""
+
+    name = "inspired"
+    reads_inspirations = True
+
+    def __init__(self, task):
+        self.inner = HeuristicImprover(task.mutation_space())
+
+    def improve(self, request):
+        with open(os.environ["PLUG_LOG"], "a") as f:
+            f.write(json.dumps({"step": request.step, "parent": request.parents[0].id,
+                                "shown": [c.id for c in request.inspirations]}) + "\\n")
+        return self.inner.improve(request)
+'''
+
+
+def test_an_improver_that_reads_inspirations_gets_other_families(tmp_path: Path) -> None:
+    """The loop hands an improver that reads them `agents.inspirations` other members of
+    the population: at the first mutant, the seeds other than the parent, best first."""
+    (tmp_path / "inspired.py").write_text(INSPIRED)
+    config = tmp_path / "insp.toml"
+    config.write_text('[agents]\nimprover = "python:inspired:Inspired"\ninspirations = 2\n')
+    out = tmp_path / "run"
+    proc = nasloop(tmp_path, "run", "--config", str(config), "--budget", "5", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    calls = [json.loads(line) for line in (tmp_path / "plug.log").read_text().splitlines()]
+    a = Archive(out / "archive.sqlite")
+    seeds = sorted((c for c in a.candidates() if c.origin.startswith("seed:")),
+                   key=lambda c: -(c.score or 0))
+    a.close()
+    first = calls[0]
+    assert first["parent"] == seeds[0].id
+    assert first["shown"] == [s.id for s in seeds[1:]]
+    assert len(calls) == 2 and all(c["parent"] not in c["shown"] for c in calls)

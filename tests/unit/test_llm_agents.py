@@ -150,6 +150,44 @@ def test_improver_is_told_the_fidelity_of_promoted_scores():
     assert "trained longer" not in plain.calls[0].prompt
 
 
+def test_improver_shows_inspirations_as_diffs_against_the_parent():
+    """The request's inspirations appear after the parent's code as unified diffs against
+    it, each with its score; a long one is cut; none, no section."""
+    other = cand(7, score=0.85, code=CHILD, params=99)
+    far = cand(8, score=0.8, code="\n".join(f"x{i} = {i}" for i in range(80)))
+    req = improve_request().model_copy(update={"inspirations": [other, far]})
+    prompt = LLMImprover(backend([GOOD_JSON]), builder(), retries=0).improve(req).calls[0].prompt
+    section = prompt.split("Other models of the population, as changes to #3")[1]
+    assert "#7: val_accuracy 0.8500" in section and ", 99 parameters" in section
+    assert "+        self.conv2 = nn.Conv2d(6, 32, kernel_size=5)" in section
+    assert "-        self.conv2 = nn.Conv2d(6, 16, kernel_size=5)" in section
+    assert "#8: val_accuracy 0.8000" in section and "more lines]" in section
+    assert section.index("#7") < section.index("#8")
+    plain = LLMImprover(backend([GOOD_JSON]), builder(), retries=0).improve(improve_request())
+    assert "Other models of the population" not in plain.calls[0].prompt
+
+
+def test_preflight_counts_the_inspirations():
+    """A window that holds the improver's longest prompt without inspirations can be too
+    small with them: the one-line error names them when they are the largest part."""
+    seeds = [("lenet", PARENT)]
+    need = {}
+    for n in (0, 8):
+        b = backend([], window=100_000)
+        from nasloop.agents.llm.preflight import worst_prompts
+
+        prompts, _ = worst_prompts(builder(), "improver", ["improver"], TASK, PARENT, 5, n)
+        need[n] = b.count_messages(prompts["improver_retry"])
+    assert need[8] > need[0] + 8 * 500
+    window = need[0] + 400
+    check_context("agents.improver", backend([], window=window), builder(), "improver",
+                  ["improver"], TASK, seeds, 5, 0)
+    with pytest.raises(ConfigError) as err:
+        check_context("agents.improver", backend([], window=window), builder(), "improver",
+                      ["improver"], TASK, seeds, 5, 8)
+    assert "\n" not in str(err.value) and "largest part is the inspirations" in str(err.value)
+
+
 def test_improver_retries_then_succeeds():
     b = backend(["I suggest adding dropout.", GOOD_JSON])
     result = LLMImprover(b, builder(), retries=2).improve(improve_request())

@@ -127,3 +127,23 @@ def test_the_report_shows_the_grid_the_front_and_the_islands() -> None:
     title, html = population_section({"search": {"strategy": "islands", "islands": 3}},
                                      trained, MAX)
     assert title.startswith("Islands (3") and html.count('<tr class="island">') == 3
+
+
+def test_inspirations_take_other_families_first_then_the_best() -> None:
+    """Two seed families besides the parent's: their best members come first (best family
+    first), then the best of the rest; never the parent, its exact code, or a failure."""
+    from nasloop.strategy.inspirations import choose
+
+    seeds = [c(1, 0.5, 100), c(2, 0.4, 100), c(3, 0.3, 100)]
+    kids = [c(4, 0.95, 100, parent=1), c(5, 0.9, 100, parent=4), c(6, 0.6, 100, parent=2),
+            c(7, 0.7, 100, parent=3), c(8, 0.92, 100, parent=1)]
+    twin = kids[1].model_copy(update={"id": 9, "step": 9, "code": kids[0].code})
+    broken = c(10, 0.99, 100, parent=1).model_copy(update={"status": "failed"})
+    everyone = seeds + kids + [twin, broken]
+    by_id = {x.id: x for x in everyone}
+    parent = kids[0]  # family 1
+    got = choose(parent, [x for x in everyone if x.id != 4], 3, by_id, MAX)
+    assert [x.id for x in got] == [7, 6, 8]  # family 3's best (0.7), family 2's (0.6), then 0.92
+    assert [x.id for x in choose(parent, everyone, 1, by_id, MAX)] == [7]
+    assert choose(parent, everyone, 0, by_id, MAX) == []
+    assert [x.id for x in choose(parent, kids[1:2] + [twin], 2, by_id, MAX)] == [5]

@@ -70,6 +70,8 @@ class ImproveRequest(BaseModel):
     # [search.promote]'s longer trainings: candidate id -> epochs -> mean score over seeds
     # (a candidate's own score is the proxy's: task.describe() says after how many epochs)
     promoted: dict[int, dict[int, float]] = Field(default_factory=dict)
+    # other members of the population to show beside parents[0] (nasloop.strategy.inspirations)
+    inspirations: list[Candidate] = Field(default_factory=list)
 
 
 class ImproveResult(BaseModel):
@@ -141,3 +143,11 @@ class SeesArchive(Protocol):
     shows what has been recorded so far."""
 
     def see(self, archive: RunView) -> None: ...
+
+
+@runtime_checkable
+class ReadsInspirations(Protocol):
+    """An improver that shows other members of the population beside its parent: the loop
+    fills `ImproveRequest.inspirations` for it (`agents.inspirations` of them)."""
+
+    reads_inspirations: bool

@@ -7,7 +7,13 @@ first cycles, then each step's candidate realises one instruction of the improve
 
 from __future__ import annotations
 
-from nasloop.agents.base import GenerateRequest, ImproveRequest, Instruction, Prepares
+from nasloop.agents.base import (
+    GenerateRequest,
+    ImproveRequest,
+    Instruction,
+    Prepares,
+    ReadsInspirations,
+)
 from nasloop.agents.delta import make_diff
 from nasloop.graph.batch import atomic, generate_all, improve_all
 from nasloop.graph.evaluate import evaluate_cycle
@@ -299,6 +305,9 @@ class LoopNodes:
         credit = operator_credit(archive.triples()) if search.operator_credit == "bandit" else {}
         promoted = (promotions.means(promotions.read(archive.db)) if search.promote.enabled
                     else {})
+        step_parents = [self._strategy_parents(trained, step + i) if trained else parents
+                        for i in range(self.cycle_size(step))]
+        shown = self._inspirations(step_parents)
         requests = [
             ImproveRequest(
                 step=step + i,
@@ -306,15 +315,16 @@ class LoopNodes:
                 task=self.res.brief,
                 triples=window,
                 last=last,
-                parents=self._strategy_parents(trained, step + i) if trained else parents,
+                parents=ps,
                 ordered=bool(trained),
                 tried=tried,
                 programs=programs,
                 over_cap=over_cap,
                 credit=credit,
                 promoted=promoted,
+                inspirations=shown[i],
             )
-            for i in range(self.cycle_size(step))
+            for i, ps in enumerate(step_parents)
         ]
         for req in requests:
             archive.forget_agent_calls(req.step, "improver")
@@ -338,6 +348,18 @@ class LoopNodes:
                                    self.res.task.objective, step, cfg.run.seed)
         return parents(trained, self.res.task.objective, cfg.search, len(self.res.seeds),
                        step, cfg.run.seed)
+
+    def _inspirations(self, step_parents: list[list[Candidate]]) -> list[list[Candidate]]:
+        """Per step, the members of its population to show beside its parent (the first):
+        `agents.inspirations` of them, for an improver that reads them."""
+        n = self.res.config.agents.inspirations
+        if n <= 0 or not isinstance(self.res.improver, ReadsInspirations):
+            return [[] for _ in step_parents]
+        from nasloop.strategy.inspirations import choose
+
+        by_id = {c.id: c for c in self.res.archive.candidates()}
+        return [choose(ps[0], ps[1:], n, by_id, self.res.task.objective) if ps else []
+                for ps in step_parents]
 
     def _fallback(self, error: str | None, parents: list[Candidate]) -> Instruction:
         """An unusable answer was recorded; the loop goes on from the best candidate, else

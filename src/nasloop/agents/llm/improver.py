@@ -30,7 +30,10 @@ def call_seed(seed: int, step: int, role: str, attempt: int) -> int:
 
 
 class LLMImprover:
-    """Improves the best candidate (`request.parents[0]`) with a language model."""
+    """Improves the best candidate (`request.parents[0]`) with a language model, shown
+    beside it the request's inspirations."""
+
+    reads_inspirations = True
 
     def __init__(self, backend: ChatBackend, builder: PromptBuilder, retries: int) -> None:
         self.backend = backend
@@ -53,7 +56,7 @@ class LLMImprover:
                 continue
             parent = request.parents[0]
             base = self.builder.improver(request.task, parent, request.last,
-                                         request.promoted.get(parent.id))
+                                         request.promoted.get(parent.id), request.inspirations)
             history = self.builder.history(request.triples)
             try:
                 messages, _ = fit(self.backend, base, history)

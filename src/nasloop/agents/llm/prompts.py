@@ -26,6 +26,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
         "history",
         "metric",
         "operators",
+        "inspirations",
     ),
     "improver_retry": ("error",),
     "generator_full": _GEN,

@@ -7,6 +7,7 @@ parent code; history lines are then dropped oldest first by `context.fit` when n
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
@@ -21,6 +22,8 @@ from nasloop.tasks.base import Objective, TaskBrief
 FULL_FORMAT = "Answer again with the complete new Python file in one ```python block."
 DELTA_FORMAT = "Answer again with one ```diff block: a unified diff against model.py with @@ hunks."
 ECHO_CHARS = 1500  # how much of an unusable answer is shown back in a retry turn
+INSPIRATION_LINES = 30  # diff lines shown per inspiration (cut beyond)
+INSPIRATION_LINE_CHARS = 160  # and characters per diff line
 
 
 def clip(text: str, limit: int) -> str:
@@ -47,6 +50,26 @@ def describe(c: Candidate | None, limit: int, objective: Objective,
     msg = (c.failure_message or "").strip().splitlines()
     detail = f": {msg[0]}" if msg else ""
     return clip(f"#{c.id}: failed ({c.failure_class or c.status}){detail}", limit)
+
+
+def inspirations_text(parent: Candidate, others: Sequence[Candidate], limit: int,
+                      objective: Objective) -> str:
+    """Other candidates as unified diffs against the parent's code, each cut to
+    INSPIRATION_LINES lines of INSPIRATION_LINE_CHARS; empty when there are none."""
+    if not others:
+        return ""
+    blocks = [f"Other models of the population, as changes to #{parent.id} (borrow what "
+              "helps):"]
+    old = (parent.code or "").splitlines()
+    for c in others:
+        diff = list(difflib.unified_diff(old, (c.code or "").splitlines(), f"#{parent.id}",
+                                         f"#{c.id}", n=1, lineterm=""))[2:]
+        if len(diff) > INSPIRATION_LINES:
+            diff = diff[:INSPIRATION_LINES] + [f"[.. {len(diff) - INSPIRATION_LINES} more lines]"]
+        body = "\n".join(clip(line, INSPIRATION_LINE_CHARS) if len(line) > INSPIRATION_LINE_CHARS
+                         else line for line in diff)
+        blocks.append(f"{describe(c, limit, objective)}\n```diff\n{body}\n```")
+    return "\n".join(blocks) + "\n"
 
 
 def history_text(lines: Sequence[str]) -> str:
@@ -76,9 +99,13 @@ class PromptBuilder:
         return [clip(t.render(), self.limit) for t in triples]
 
     def improver(self, task: TaskBrief, parent: Candidate, last: Candidate | None,
-                 promoted: dict[int, float] | None = None) -> Build:
+                 promoted: dict[int, float] | None = None,
+                 inspirations: Sequence[Candidate] = ()) -> Build:
         """The improver's messages; `promoted`: the parent's longer trainings (epochs ->
-        mean score), shown beside its proxy score."""
+        mean score), shown beside its proxy score; `inspirations`: other candidates shown
+        as diffs against the parent."""
+        shown = inspirations_text(parent, inspirations, self.limit, task.objective)
+
         def build(lines: list[str]) -> list[BaseMessage]:
             obj = task.objective
             user = self.prompts.render(
@@ -92,6 +119,7 @@ class PromptBuilder:
                 history=history_text(lines),
                 metric=obj.metric,
                 operators=operators_text(task.operators),
+                inspirations=shown,
             )
             return [self.system(), HumanMessage(user.strip())]
 

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from nasloop.strategy.schedule import Schedule
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -187,6 +189,15 @@ class SearchConfig(_Section):
     )
     size: Literal["params", "flops"] = Field(
         "params", description="pareto: the size axis the objective is traded against.")
+    explore_schedule: Schedule = Field(
+        "constant",
+        description="greedy: how the chance of working from another of the top candidates"
+        " (agents.explore at the first mutant) changes over the budget: constant, or to"
+        " explore_end at the last step linearly or along a half cosine.",
+    )
+    explore_end: float = Field(
+        0.0, ge=0, le=1, description="greedy: the chance of exploring at the last step"
+        " (linear and cosine schedules).")
     operator_credit: Literal["triples", "bandit"] = Field(
         "triples",
         description="How the heuristic improver picks the operator: triples (weights from"

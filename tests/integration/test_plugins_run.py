@@ -97,17 +97,21 @@ class Inspired:
     def improve(self, request):
         with open(os.environ["PLUG_LOG"], "a") as f:
             f.write(json.dumps({"step": request.step, "parent": request.parents[0].id,
-                                "shown": [c.id for c in request.inspirations]}) + "\\n")
+                                "shown": [c.id for c in request.inspirations],
+                                "explore": request.explore}) + "\\n")
         return self.inner.improve(request)
 '''
 
 
-def test_an_improver_that_reads_inspirations_gets_other_families(tmp_path: Path) -> None:
+def test_an_improver_plugin_gets_inspirations_and_the_explore_schedule(tmp_path: Path) -> None:
     """The loop hands an improver that reads them `agents.inspirations` other members of
-    the population: at the first mutant, the seeds other than the parent, best first."""
+    the population: at the first mutant, the seeds other than the parent, best first; and
+    each step's chance of exploring from the schedule (linear, 0.4 down to 0.1)."""
     (tmp_path / "inspired.py").write_text(INSPIRED)
     config = tmp_path / "insp.toml"
-    config.write_text('[agents]\nimprover = "python:inspired:Inspired"\ninspirations = 2\n')
+    config.write_text('[agents]\nimprover = "python:inspired:Inspired"\ninspirations = 2\n'
+                      'explore = 0.4\n[search]\nexplore_schedule = "linear"\n'
+                      'explore_end = 0.1\n')
     out = tmp_path / "run"
     proc = nasloop(tmp_path, "run", "--config", str(config), "--budget", "5", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -120,3 +124,4 @@ def test_an_improver_that_reads_inspirations_gets_other_families(tmp_path: Path)
     assert first["parent"] == seeds[0].id
     assert first["shown"] == [s.id for s in seeds[1:]]
     assert len(calls) == 2 and all(c["parent"] not in c["shown"] for c in calls)
+    assert [c["explore"] for c in calls] == pytest.approx([0.4, 0.1])  # steps 3 and 4 of 5

@@ -147,3 +147,27 @@ def test_inspirations_take_other_families_first_then_the_best() -> None:
     assert [x.id for x in choose(parent, everyone, 1, by_id, MAX)] == [7]
     assert choose(parent, everyone, 0, by_id, MAX) == []
     assert [x.id for x in choose(parent, kids[1:2] + [twin], 2, by_id, MAX)] == [5]
+
+
+def test_exploration_schedules() -> None:
+    from nasloop.strategy.schedule import explore_at
+
+    assert explore_at(0.2, 0.0, "constant", 50, 3, 99) == 0.2
+    assert [explore_at(0.4, 0.0, "linear", s, 3, 99) for s in (0, 3, 51, 99, 120)] == \
+        pytest.approx([0.4, 0.4, 0.2, 0.0, 0.0])
+    cos = [explore_at(0.4, 0.1, "cosine", s, 3, 99) for s in (3, 27, 51, 75, 99)]
+    assert cos == pytest.approx([0.4, 0.4 - 0.3 * (1 - 2 ** -0.5) / 2, 0.25,
+                                 0.1 + 0.3 * (1 - 2 ** -0.5) / 2, 0.1])
+    assert explore_at(0.3, 0.0, "linear", 5, 5, 5) == 0.3  # a one-step run: the start value
+
+
+def test_the_heuristic_improver_explores_as_the_request_says() -> None:
+    """`ImproveRequest.explore` overrides the improver's own chance: 1.0 never takes the
+    best of several, 0.0 always does; None keeps the improver's setting."""
+    best, other = cand(1, [1], 0.9), cand(2, [2], 0.5)
+    picks = {}
+    for explore in (1.0, 0.0, None):
+        picks[explore] = {improver(explore=0.0).improve(
+            request(step=s, parents=[best, other], explore=explore)).instruction.parent_id
+            for s in range(20)}
+    assert picks == {1.0: {2}, 0.0: {1}, None: {1}}

@@ -70,6 +70,9 @@ class ImproveRequest(BaseModel):
     # [search.promote]'s longer trainings: candidate id -> epochs -> mean score over seeds
     # (a candidate's own score is the proxy's: task.describe() says after how many epochs)
     promoted: dict[int, dict[int, float]] = Field(default_factory=dict)
+    # the chance of working from another of the top candidates than the best at this step
+    # ([search] explore_schedule); None: the improver's own setting
+    explore: float | None = None
     # other members of the population to show beside parents[0] (nasloop.strategy.inspirations)
     inspirations: list[Candidate] = Field(default_factory=list)
 

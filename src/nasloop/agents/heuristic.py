@@ -154,7 +154,8 @@ class HeuristicImprover:
             return ImproveResult(instruction=None, error="no trained candidate yet, and none "
                                  "over the parameter cap to shrink")
         first = pool[0]
-        if ranked and not request.ordered and len(pool) > 1 and rng.random() < self.explore:
+        explore = self.explore if request.explore is None else request.explore
+        if ranked and not request.ordered and len(pool) > 1 and rng.random() < explore:
             first = rng.choice(pool[1:])
         last = request.last
         steer = not ranked or (last is not None and last.failure_class == FailureClass.PARAMS)

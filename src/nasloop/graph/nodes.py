@@ -323,6 +323,7 @@ class LoopNodes:
                 credit=credit,
                 promoted=promoted,
                 inspirations=shown[i],
+                explore=self._explore(step + i),
             )
             for i, ps in enumerate(step_parents)
         ]
@@ -348,6 +349,15 @@ class LoopNodes:
                                    self.res.task.objective, step, cfg.run.seed)
         return parents(trained, self.res.task.objective, cfg.search, len(self.res.seeds),
                        step, cfg.run.seed)
+
+    def _explore(self, step: int) -> float:
+        """The chance of exploring at `step` ([search] explore_schedule over the budget)."""
+        from nasloop.strategy.schedule import explore_at
+
+        cfg = self.res.config
+        return explore_at(cfg.agents.explore, cfg.search.explore_end,
+                          cfg.search.explore_schedule, step, len(self.res.seeds),
+                          cfg.run.budget - 1)
 
     def _inspirations(self, step_parents: list[list[Candidate]]) -> list[list[Candidate]]:
         """Per step, the members of its population to show beside its parent (the first):

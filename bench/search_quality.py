@@ -13,9 +13,9 @@ one-epoch recipe, scored on the test split the search never saw); and against th
 paired wins/losses and a two-sided Wilcoxon signed-rank p over the seeds.
 
 Methods: default (greedy, heuristic agents, memory k = 5), k0 (the same with memory.k = 0),
-bandit (`[search] operator_credit = "bandit"`), map-elites, islands, pareto (`[search]
-strategy`), random-mutation, random-walk, random-chains (bench/search_baselines.py,
-improvers by import path), and reference: no search, the hand-written
+bandit (`[search] operator_credit = "bandit"`), tie (`[search] tie = 0.02`), map-elites,
+islands, pareto (`[search] strategy`), random-mutation, random-walk, random-chains
+(bench/search_baselines.py, improvers by import path), and reference: no search, the hand-written
 bench/reference_net.py as the run's only seed (budget 1), scored the same way: the line a
 search should clear.
 """
@@ -45,6 +45,7 @@ METHODS: dict[str, str] = {  # name -> config TOML
     "random-walk": '[agents]\nimprover = "python:search_baselines:RandomWalk"\n',
     "random-chains": '[agents]\nimprover = "python:search_baselines:RandomChains"\n',
     "bandit": '[search]\noperator_credit = "bandit"\n',
+    "tie": '[search]\ntie = 0.02\n',
     "reference": f'[seeds]\nfiles = ["{BENCH / "reference_net.py"}"]\nbuiltin = false\n',
 }
 SINGLE = {"reference"}  # not a search: its one seed is the whole run

@@ -189,6 +189,12 @@ class SearchConfig(_Section):
     )
     size: Literal["params", "flops"] = Field(
         "params", description="pareto: the size axis the objective is traded against.")
+    tie: float = Field(
+        0.0, ge=0, le=1e9,
+        description="greedy: candidates within this much of the best (in the metric's units)"
+        " count as tied with it, and the newest of them is the parent: a child that comes"
+        " within the proxy's noise of the best takes over (0: exact ties only).",
+    )
     explore_schedule: Schedule = Field(
         "constant",
         description="greedy: how the chance of working from another of the top candidates"

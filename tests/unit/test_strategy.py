@@ -171,3 +171,18 @@ def test_the_heuristic_improver_explores_as_the_request_says() -> None:
             request(step=s, parents=[best, other], explore=explore)).instruction.parent_id
             for s in range(20)}
     assert picks == {1.0: {2}, 0.0: {1}, None: {1}}
+
+
+def test_greedy_takes_the_newest_near_tie_of_the_best() -> None:
+    """With `tie`, a candidate within that much of the best counts as tied with it and the
+    newest tied one is the parent; without, the best."""
+    from test_heuristic_no_waste import ListSpace
+
+    from nasloop.agents.heuristic import HeuristicImprover
+
+    best, near, far, older = (cand(1, [1], 0.9), cand(5, [5], 0.885), cand(6, [6], 0.85),
+                              cand(2, [2], 0.89))
+    req = request(parents=[far, near, best, older])
+    for tie, want in ((0.0, 1), (0.02, 5), (0.001, 1), (0.06, 6)):
+        got = HeuristicImprover(ListSpace(), explore=0.0, tie=tie).improve(req)
+        assert got.instruction.parent_id == want, tie

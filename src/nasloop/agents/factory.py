@@ -81,7 +81,7 @@ def build_agents(task: Task) -> tuple[PromptImprover, CodeGenerator]:
         built.update(build_llm_roles(task, llm))
     improver = built.get("improver") or task.heuristic_improver(
         _space(task, "improver"), explore=a.explore, operators=frozenset(a.operators),
-        credit=task.config.search.operator_credit,
+        credit=task.config.search.operator_credit, tie=task.config.search.tie,
     )
     generator = built.get("generator") or HeuristicGenerator(_space(task, "generator"))
     return improver, generator  # type: ignore[return-value]

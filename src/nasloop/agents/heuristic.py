@@ -31,7 +31,7 @@ from nasloop.memory.credit import op_of, thompson
 from nasloop.memory.triples import Triple
 from nasloop.sandbox.failures import FailureClass
 from nasloop.strategy.population import rank as rank_parents
-from nasloop.tasks.base import MutationSpace
+from nasloop.tasks.base import MutationSpace, Objective
 
 MODEL = "heuristic"
 MAX_APPLIES = 6  # mutations realised per step to find one that wastes nothing
@@ -127,11 +127,12 @@ class HeuristicImprover:
 
     def __init__(
         self, space: MutationSpace, explore: float = 0.2, top_k: int = 5,
-        operators: frozenset[str] = frozenset(), credit: str = "triples",
+        operators: frozenset[str] = frozenset(), credit: str = "triples", tie: float = 0.0,
     ) -> None:
         self.space = space
         self.credit = credit  # triples: weights from the last K; bandit: Thompson sampling
         self.explore = explore
+        self.tie = tie  # within this of the best counts as a tie; the newest tied leads
         self.top_k = top_k
         self.operators = operators  # empty: every operator (the space applies the limit)
         self.shrinking = frozenset(getattr(space, "shrinking", ()))  # ops that shrink models
@@ -148,7 +149,9 @@ class HeuristicImprover:
         if request.ordered:  # a search strategy picked the parent: its order stands
             ranked = list(request.parents[: self.top_k])
         else:
-            ranked = rank_parents(request.parents, request.task.objective)[: self.top_k]
+            ranked = self._lead_with_newest_tie(
+                rank_parents(request.parents, request.task.objective)[: self.top_k],
+                request.task.objective)
         pool = ranked or request.over_cap[: self.top_k]  # nothing trained: shrink the too big
         if not pool:
             return ImproveResult(instruction=None, error="no trained candidate yet, and none "
@@ -169,6 +172,17 @@ class HeuristicImprover:
             if budget <= 0:
                 break
         return ImproveResult(instruction=None, error="; ".join(notes)[:600])
+
+    def _lead_with_newest_tie(self, ranked: list[Candidate], objective: Objective
+                              ) -> list[Candidate]:
+        """`ranked` with the newest candidate within `tie` of the best first."""
+        if self.tie <= 0 or not ranked or ranked[0].score is None:
+            return ranked
+        best = ranked[0].score
+        tied = [c for c in ranked
+                if c.score is not None and objective.gain(best, c.score) <= self.tie]
+        lead = max(tied, key=lambda c: c.id)
+        return [lead, *(c for c in ranked if c.id != lead.id)]
 
     def _mutate(
         self, request: ImproveRequest, rng: random.Random, parent: Candidate, steer: bool,

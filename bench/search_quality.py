@@ -2,7 +2,9 @@
 equal budget on the embedded default (digits), the same seeds and sandbox for all.
 
     PYTHONPATH=src .venv/bin/python bench/search_quality.py [--seeds 10] [--budget 30] \
-        [--methods default,k0,random-mutation,random-walk,random-chains] [--jobs 2]
+        [--methods default,k0,random-mutation,random-walk,random-chains] [--jobs 2] \
+        [--json runs.json]
+    .venv/bin/python bench/search_quality.py --load a.json b.json [--against tie]
 
 Each method runs `nasloop run --seed S --budget B` for S = 0..seeds-1 (the seed drives the
 agents, training and the split alike, so seed S is a pair across methods). Reported per
@@ -114,48 +116,64 @@ def main() -> None:
     ap.add_argument("--methods", default="default,k0,random-mutation,random-walk,random-chains")
     ap.add_argument("--jobs", type=int, default=2, help="runs at once")
     ap.add_argument("--json", type=Path, help="also write every run's scores here")
+    ap.add_argument("--load", type=Path, nargs="+",
+                    help="run nothing: report the runs these --json files hold (all methods)")
+    ap.add_argument("--against", default="default", help="the method the pairs compare with")
     args = ap.parse_args()
-    methods = args.methods.split(",")
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        raise SystemExit(f"unknown method {unknown[0]} (known: {', '.join(METHODS)})")
-    work = Path(tempfile.mkdtemp(prefix="search-quality-"))
-    for m in methods:
-        (work / f"{m}.toml").write_text(METHODS[m], encoding="utf-8")
-    todo = [(m, s) for s in range(args.seeds) for m in methods]
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(lambda ms: one_run(ms[0], ms[1], args.budget, work), todo))
-    wall = time.perf_counter() - t0
-    if args.json:
-        args.json.write_text(json.dumps(runs, indent=1), encoding="utf-8")
+    if args.load:
+        runs = [r for f in args.load for r in json.loads(f.read_text(encoding="utf-8"))]
+        methods = list(dict.fromkeys(r["method"] for r in runs))
+        args.seeds = 1 + max(r["seed"] for r in runs)
+        args.budget = max(len(r["scores"]) for r in runs)
+        how = f"{len(runs)} runs loaded from {', '.join(f.name for f in args.load)}"
+    else:
+        methods = args.methods.split(",")
+        unknown = [m for m in methods if m not in METHODS]
+        if unknown:
+            raise SystemExit(f"unknown method {unknown[0]} (known: {', '.join(METHODS)})")
+        work = Path(tempfile.mkdtemp(prefix="search-quality-"))
+        for m in methods:
+            (work / f"{m}.toml").write_text(METHODS[m], encoding="utf-8")
+        todo = [(m, s) for s in range(args.seeds) for m in methods]
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(args.jobs) as pool:
+            runs = list(pool.map(lambda ms: one_run(ms[0], ms[1], args.budget, work), todo))
+        how = f"{len(runs)} runs in {(time.perf_counter() - t0) / 60:.1f} min"
+        if args.json:
+            args.json.write_text(json.dumps(runs, indent=1), encoding="utf-8")
+    report(runs, methods, args.seeds, args.budget, args.against, how)
+
+
+def report(runs: list[dict], methods: list[str], seeds: int, budget: int, against: str,
+           how: str) -> None:
+    """The markdown table: best@n and test of best per method, pairs against `against`."""
     by = {m: sorted((r for r in runs if r["method"] == m), key=lambda r: r["seed"])
           for m in methods}
-    marks = sorted({n for n in (10, 20, 30, 60, 120) if n <= args.budget} | {args.budget})
-    print(f"## Search quality (`bench/search_quality.py --seeds {args.seeds} --budget "
-          f"{args.budget} --methods {args.methods}`)\n")
-    print(f"digits, one-epoch proxy, seeds 0-{args.seeds - 1}, {len(runs)} runs in "
-          f"{wall / 60:.1f} min. Best validation accuracy within n candidates and the test "
-          "accuracy of the run's best (median [IQR] over seeds).\n")
+    marks = sorted({n for n in (10, 20, 30, 60, 120) if n <= budget} | {budget})
+    print(f"## Search quality (`bench/search_quality.py`, {', '.join(methods)})\n")
+    print(f"digits, one-epoch proxy, seeds 0-{seeds - 1}, budget {budget}, {how}. Best "
+          "validation accuracy within n candidates and the test accuracy of the run's best "
+          "(median [IQR] over seeds).\n")
     head = " | ".join(f"best@{n}" for n in marks)
-    print(f"| method | {head} | test of best | vs default on test (W/L/T, p) |")
+    print(f"| method | {head} | test of best | vs {against} on test (W/L/T, p) |")
     print("|---|" + "---:|" * len(marks) + "---:|---|")
-    base = [r["test"] for r in by.get("default", [])]
+    base = [r["test"] for r in by.get(against, [])]
     for m in methods:
         cells = []
         for n in marks:
-            got = [v for r in by[m] if (v := best_within(r["scores"], n)) is not None]
+            got = [v for r in by[m] if (m in SINGLE or n <= len(r["scores"]))
+                   and (v := best_within(r["scores"], n)) is not None]
             cells.append(f"{statistics.median(got):.3f} [{iqr(got)}]" if got else "-")
         tests = [r["test"] for r in by[m]]
         have = [t for t in tests if t is not None]
         test_cell = f"{statistics.median(have):.3f} [{iqr(have)}]" if have else "-"
-        if m == "default" or not base:
+        if m == against or not base or len(tests) != len(base):
             vs = "-"
         else:
             w, loss, tie, p = paired(base, tests)
             vs = f"{w}/{loss}/{tie}, p = {p:.3f}" if p is not None else f"{w}/{loss}/{tie}"
         print(f"| {m} | {' | '.join(cells)} | {test_cell} | {vs} |")
-    print("\nW/L/T counts the seeds where the default's best scored higher / lower / the same "
+    print(f"\nW/L/T counts the seeds where {against}'s best scored higher / lower / the same "
           "on test than this method's.")
 
 

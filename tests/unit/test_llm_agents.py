@@ -167,25 +167,24 @@ def test_improver_shows_inspirations_as_diffs_against_the_parent():
     assert "Other models of the population" not in plain.calls[0].prompt
 
 
-def test_preflight_counts_the_inspirations():
-    """A window that holds the improver's longest prompt without inspirations can be too
-    small with them: the one-line error names them when they are the largest part."""
-    seeds = [("lenet", PARENT)]
-    need = {}
-    for n in (0, 8):
-        b = backend([], window=100_000)
-        from nasloop.agents.llm.preflight import worst_prompts
-
-        prompts, _ = worst_prompts(builder(), "improver", ["improver"], TASK, PARENT, 5, n)
-        need[n] = b.count_messages(prompts["improver_retry"])
-    assert need[8] > need[0] + 8 * 500
-    window = need[0] + 400
-    check_context("agents.improver", backend([], window=window), builder(), "improver",
-                  ["improver"], TASK, seeds, 5, 0)
-    with pytest.raises(ConfigError) as err:
-        check_context("agents.improver", backend([], window=window), builder(), "improver",
-                      ["improver"], TASK, seeds, 5, 8)
-    assert "\n" not in str(err.value) and "largest part is the inspirations" in str(err.value)
+def test_improver_leaves_out_inspirations_before_any_history_line():
+    """When the prompt would not fit with the inspirations and the whole history, the
+    inspirations go and the history stays; with room, both are there."""
+    req = improve_request().model_copy(update={"inspirations": [cand(7, score=0.85,
+                                                                      code=CHILD)]})
+    bld, probe = builder(), backend([])
+    lines = bld.history(req.triples)
+    full = probe.count_messages(bld.improver(TASK, req.parents[0], req.last, None,
+                                             req.inspirations)(lines))
+    bare = probe.count_messages(bld.improver(TASK, req.parents[0], req.last)(lines))
+    assert full > bare + 10
+    tight = backend([GOOD_JSON], window=200 + (full + bare) // 2)  # 200 new tokens
+    prompt = LLMImprover(tight, bld, retries=0).improve(req).calls[0].prompt
+    assert "Other models of the population" not in prompt
+    assert "change 0" in prompt and "change 1" in prompt
+    roomy = backend([GOOD_JSON], window=200 + full + 50)
+    prompt = LLMImprover(roomy, bld, retries=0).improve(req).calls[0].prompt
+    assert "Other models of the population" in prompt and "change 0" in prompt
 
 
 def test_improver_retries_then_succeeds():

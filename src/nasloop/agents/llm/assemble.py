@@ -39,6 +39,5 @@ def build_llm_roles(
         else:
             templates = TEMPLATES[a.mode]
             roles[role] = LLMGenerator(backend, builder, a.mode, a.retries, task.extract)
-        check_context(field, backend, builder, role, templates, brief, seeds, config.memory.k,
-                      a.inspirations if role == "improver" else 0)
+        check_context(field, backend, builder, role, templates, brief, seeds, config.memory.k)
     return roles

@@ -11,6 +11,7 @@ prompt, so one call with n samples); an unusable answer is re-asked alone, as in
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections.abc import Sequence
 
@@ -54,12 +55,9 @@ class LLMImprover:
                     instruction=None, error="no trained candidate to improve yet"
                 )
                 continue
-            parent = request.parents[0]
-            base = self.builder.improver(request.task, parent, request.last,
-                                         request.promoted.get(parent.id), request.inspirations)
             history = self.builder.history(request.triples)
             try:
-                messages, _ = fit(self.backend, base, history)
+                base, messages = self._fitted(request, history)
             except PromptTooLarge as err:
                 results[i] = ImproveResult(instruction=None, error=str(err))
                 continue
@@ -69,6 +67,22 @@ class LLMImprover:
         for (i, base, history, _), reply in zip(asked, replies, strict=True):
             results[i] = self._settle(requests[i], base, history, reply)
         return [r for r in results if r is not None]
+
+    def _fitted(self, request: ImproveRequest, history: list[str]
+                ) -> tuple[Build, list[BaseMessage]]:
+        """The prompt and its messages, fitted to the context window: the inspirations go
+        first (when they would cost a history line), then the oldest history lines."""
+        parent = request.parents[0]
+        promoted = request.promoted.get(parent.id)
+        if request.inspirations:
+            base = self.builder.improver(request.task, parent, request.last, promoted,
+                                         request.inspirations)
+            with contextlib.suppress(PromptTooLarge):
+                messages, dropped = fit(self.backend, base, history)
+                if not dropped:
+                    return base, messages
+        base = self.builder.improver(request.task, parent, request.last, promoted)
+        return base, fit(self.backend, base, history)[0]
 
     def _settle(
         self, request: ImproveRequest, base: Build, history: list[str], reply: Reply

@@ -15,14 +15,7 @@ from langchain_core.messages import BaseMessage
 from nasloop.agents.base import Instruction
 from nasloop.agents.llm.backend import ChatBackend
 from nasloop.agents.llm.context import overflow, overflow_message
-from nasloop.agents.llm.render import (
-    ECHO_CHARS,
-    FULL_FORMAT,
-    INSPIRATION_LINE_CHARS,
-    INSPIRATION_LINES,
-    PromptBuilder,
-    inspirations_text,
-)
+from nasloop.agents.llm.render import ECHO_CHARS, FULL_FORMAT, PromptBuilder
 from nasloop.config import ConfigError
 from nasloop.memory.archive import Candidate
 from nasloop.tasks.base import TaskBrief
@@ -47,10 +40,8 @@ def worst_prompts(
     task: TaskBrief,
     parent_code: str,
     k: int,
-    inspirations: int = 0,
 ) -> tuple[dict[str, list[BaseMessage]], dict[str, str]]:
-    """The longest messages per template of a role, and their main parts by name (the
-    improver's with `inspirations` other candidates, each a diff at its longest)."""
+    """The longest messages per template of a role, and their main parts by name."""
     limit = builder.limit
     lines = [_filler(parent_code[i * 97 :], limit) for i in range(k)]
     echo = _filler(parent_code, ECHO_CHARS)
@@ -65,15 +56,7 @@ def worst_prompts(
     if role == "improver":
         parent = _candidate(id=1, status="ok", code=parent_code, score=0.5, params=10**6)
         last = _candidate(id=2, status="failed", failure_class="crash", failure_message=error)
-        # the parent with lines inserted at the top, each as long as a diff line may be
-        # shown: a diff of that many added lines
-        other = "\n".join([_filler(parent_code[i * 89:], INSPIRATION_LINE_CHARS)
-                           for i in range(INSPIRATION_LINES)] + [parent_code])
-        shown = [_candidate(id=3 + i, status="ok", code=other, score=0.5, params=10**6)
-                 for i in range(inspirations)]
-        if shown:
-            parts["inspirations"] = inspirations_text(parent, shown, limit, task.objective)
-        base = builder.improver(task, parent, last, None, shown)(lines)
+        base = builder.improver(task, parent, last)(lines)
         prompts["improver"] = base
         prompts["improver_retry"] = base + builder.retry_turn("improver_retry", echo, error=error)
         return prompts, parts
@@ -102,7 +85,6 @@ def check_context(
     task: TaskBrief,
     seeds: list[tuple[str, str]],
     k: int,
-    inspirations: int = 0,
 ) -> None:
     """Raise a one-line ConfigError when the role's longest prompt cannot fit its model."""
     if backend.context_window is None:
@@ -113,7 +95,7 @@ def check_context(
             f"for a prompt in the context window of {backend.name} ({backend.context_window})"
         )
     name, code = max(seeds, key=lambda s: len(s[1]))
-    prompts, parts = worst_prompts(builder, role, templates, task, code, k, inspirations)
+    prompts, parts = worst_prompts(builder, role, templates, task, code, k)
     parts[f"parent code (seed {name})"] = parts.pop("parent code")
     found = overflow(backend, prompts, parts)
     if found is not None:

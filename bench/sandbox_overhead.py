@@ -88,10 +88,10 @@ def fork_helper() -> None:
     from nasloop.sandbox import allocator
     from nasloop.sandbox.job import EvalJob
     from nasloop.sandbox.zygote import _warm_cpu
-    from nasloop.tasks.image_classification import trainer
+    from nasloop.tasks.image_classification.runner import ImageClassificationRunner
 
     torch.set_num_threads(1)
-    trainer.preload()
+    ImageClassificationRunner().preload()  # what the sandbox's worker preloads
     splits = load_dataset("digits", None, 0)
     print("ready", flush=True)
     for line in sys.stdin:

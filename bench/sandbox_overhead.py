@@ -77,7 +77,7 @@ def timed_sandbox(executor: object, job: object) -> float:
 def fork_helper() -> None:
     """`--fork-helper`: read jobs (JSON lines) on stdin; run each once in a fresh fork of
     this warmed, single-threaded process, set up as the sandbox's pre-forked process is
-    (warm-up and heap touch before the clock starts) but with no confinement; print its
+    (warm-ups and heap touch before the clock starts) but with no confinement; print its
     wall time."""
     import os
     import sys
@@ -85,13 +85,15 @@ def fork_helper() -> None:
     import torch
 
     from nasloop.data.loaders import load_dataset
+    from nasloop.data.split_files import candidate_view
     from nasloop.sandbox import allocator
     from nasloop.sandbox.job import EvalJob
-    from nasloop.sandbox.zygote import _warm_cpu
+    from nasloop.sandbox.zygote import _warm_cpu, _warm_until_job
     from nasloop.tasks.image_classification.runner import ImageClassificationRunner
 
     torch.set_num_threads(1)
-    ImageClassificationRunner().preload()  # what the sandbox's worker preloads
+    runner = ImageClassificationRunner()
+    runner.preload()  # what the sandbox's worker preloads
     splits = load_dataset("digits", None, 0)
     print("ready", flush=True)
     for line in sys.stdin:
@@ -100,6 +102,7 @@ def fork_helper() -> None:
         pid = os.fork()
         if pid == 0:
             _warm_cpu()
+            _warm_until_job(runner.warm, candidate_view(splits), read)  # as the sandbox does
             allocator.prefault_heap(read)  # nothing to read there: the touch always runs
             os.close(read)
             wall = timed_in_process(job, splits)

@@ -123,3 +123,31 @@ def test_sigkilled_orchestrator_leaves_no_orphans(tmp_path: Path, isolation: str
     while time.monotonic() < deadline and any(procs.alive(p) for p in tree):
         time.sleep(0.1)
     assert [p for p in tree if procs.alive(p)] == []
+
+
+WARMED_PROBE = textwrap.dedent('''
+    import sys
+
+    import torch.nn as nn
+
+
+    class Net(nn.Module):
+        def __init__(self, in_shape, out_shape):
+            super().__init__()
+            warmed = sys.modules["nasloop.tasks.image_classification.warm"].trained == 2
+            raise RuntimeError("warmed" if warmed else "cold")
+
+        def forward(self, x):
+            return x
+''')
+
+
+def test_a_waiting_candidate_process_is_warmed_by_the_runner(executor: LocalExecutor) -> None:
+    # the process forked after a result warms up while no job waits for it; give it time
+    said = []
+    for _ in range(30):
+        said.append(run(executor, WARMED_PROBE).message)  # type: ignore[attr-defined]
+        if "warmed" in said[-1]:
+            break
+        time.sleep(1)
+    assert "warmed" in said[-1], said

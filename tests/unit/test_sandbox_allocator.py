@@ -1,15 +1,19 @@
-"""The candidate processes' allocator: the worker starts with the malloc settings, and a
-pre-forked process warms its heap only while no job is waiting."""
+"""The candidate processes' allocator and warm-up: the worker starts with the malloc
+settings, and a pre-forked process warms its heap and runs the runner's warm-up only while no
+job is waiting (cut short when one arrives)."""
 
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from nasloop.sandbox import allocator
+from nasloop.sandbox import allocator, zygote
 from nasloop.sandbox.workerproc import WorkerProcess
 from nasloop.tasks.image_classification.jobs import RUNNER
 
@@ -58,3 +62,55 @@ def test_the_worker_starts_with_the_malloc_settings() -> None:
         worker.close()
     for key, value in allocator.MALLOC_ENV.items():
         assert env.get(key) == value
+
+
+def _warm_spy(calls: list[str], steps: int = 200):  # type: ignore[no-untyped-def]
+    def warm(data: object, waiting) -> None:  # type: ignore[no-untyped-def]
+        calls.append("start")
+        for _ in range(steps):  # 2 s unless cut short
+            time.sleep(0.01)
+        calls.append("finished")
+    return warm
+
+
+def test_a_warm_up_runs_while_no_job_waits() -> None:
+    calls: list[str] = []
+    r, w = os.pipe()
+    try:
+        zygote._warm_until_job(_warm_spy(calls, steps=3), None, r)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert calls == ["start", "finished"]
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_a_warm_up_is_skipped_when_a_job_waits() -> None:
+    calls: list[str] = []
+    r, w = os.pipe()
+    os.write(w, b'{"job": 1}\n')
+    try:
+        zygote._warm_until_job(_warm_spy(calls), None, r)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert calls == []
+
+
+def test_a_warm_up_is_cut_short_when_its_job_arrives() -> None:
+    calls: list[str] = []
+    r, w = os.pipe()
+    timer = threading.Timer(0.1, lambda: os.write(w, b'{"job": 1}\n'))
+    timer.start()
+    try:
+        t0 = time.monotonic()
+        zygote._warm_until_job(_warm_spy(calls), None, r)
+        took = time.monotonic() - t0
+    finally:
+        timer.join()
+        os.close(r)
+        os.close(w)
+    assert calls == ["start"] and took < 1.5  # the spy alone would take 2 s
+    assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

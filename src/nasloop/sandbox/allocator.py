@@ -30,14 +30,20 @@ PREFAULT_MB = 192  # below the mmap threshold, so it is heap memory and stays af
 HEAP_HELD = PREFAULT_MB * 2**20 + TOP_PAD
 
 
+def job_waiting(job_fd: int) -> bool:
+    """Whether the worker has already written a job on `job_fd` (then warming up would only
+    delay it)."""
+    import select
+
+    return bool(select.select([job_fd], [], [], 0)[0])
+
+
 def prefault_heap(job_fd: int, mb: int = PREFAULT_MB) -> None:
     """Touch `mb` MiB of heap and free it, so the pages stay mapped for the next
     allocations; skipped when a job is already waiting on `job_fd`."""
-    import select
-
     import torch
 
-    if select.select([job_fd], [], [], 0)[0]:
+    if job_waiting(job_fd):
         return
     buf = torch.empty(mb * 2**20, dtype=torch.uint8)
     buf.fill_(1)

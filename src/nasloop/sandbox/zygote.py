@@ -3,8 +3,9 @@
 The worker has the next candidate process forked while it is idle (between jobs), so the
 ~30-100 ms that forking a process with torch loaded costs is not on the caller's path. It is
 forked from a template that never saw a job (nasloop.sandbox.forkserver), takes a private
-/tmp, and waits, with no candidate code loaded, until the worker writes it a job; then it
-confines itself, runs the task runner, writes its result and exits.
+/tmp, warms up (the runner's trusted `warm`, cut short when the job arrives), and waits,
+with no candidate code loaded, until the worker writes it a job; then it confines itself,
+runs the task runner, writes its result and exits.
 """
 
 from __future__ import annotations
@@ -98,6 +99,46 @@ def _warm_cpu() -> None:
             model.eval()(torch.randn(2, 1, 8, 8)).argmax(1)
 
 
+class _JobArrived(Exception):
+    """Raised into a waiting process's warm-up when its job arrives: the job goes first."""
+
+
+ALARM_S = 0.005  # how often a warm-up looks for its job
+
+
+def _warm_until_job(warm: Any, data: Any, job_fd: int) -> None:
+    """Run the runner's `warm(data, waiting)` unless a job is waiting on `job_fd`; when one
+    arrives it is cut short within about `ALARM_S` (raised into it once, from SIGALRM), and
+    `waiting()` tells it to stop between its own steps."""
+    if allocator.job_waiting(job_fd):
+        return
+    armed = True
+
+    def interrupt(signum: int, frame: Any) -> None:
+        nonlocal armed
+        if armed and allocator.job_waiting(job_fd):
+            armed = False
+            _stop_alarm()
+            raise _JobArrived
+
+    signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, ALARM_S, ALARM_S)
+    try:
+        warm(data, lambda: allocator.job_waiting(job_fd))
+    except _JobArrived:
+        pass
+    finally:
+        armed = False
+        _stop_alarm()
+
+
+def _stop_alarm() -> None:
+    """No timer and SIGALRM's default action again: the candidate gets the process as a
+    fresh one would be."""
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+
 def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int) -> Zygote:
     """Have `template` (a data template, see forkserver) fork a candidate process for jobs
     like `job`; it blocks until sent a job. The worker keeps its pipes' other ends."""
@@ -126,8 +167,9 @@ def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int) -> Zygote:
 def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r: int,
                 result_w: int, log_fd: int) -> None:
     """Body of a pre-forked candidate process (never returns). It waits to be re-parented
-    to the worker, takes its private /tmp while it is still single-threaded, warms up, then
-    blocks until the worker sends a job."""
+    to the worker, takes its private /tmp while it is still single-threaded, warms up (the
+    runner's `warm` too, when it has one, until a job arrives), then blocks until the worker
+    sends a job."""
     try:
         deadline = time.monotonic() + 10
         while os.getppid() != worker:  # the middle process is exiting
@@ -144,6 +186,11 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
         if spec.get("device") == "cpu":
             with contextlib.suppress(Exception):
                 _warm_cpu()
+                warm = getattr(runner, "warm", None)
+                if warm is not None:
+                    _warm_until_job(warm, data, job_r)
+            _stop_alarm()  # however the warm-up ended
+            with contextlib.suppress(Exception):
                 allocator.prefault_heap(job_r)
         gc.freeze()  # the garbage collector leaves the template's heap alone (no copies)
         job_json = _read_all(job_r)

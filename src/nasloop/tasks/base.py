@@ -112,7 +112,11 @@ class TaskRunner(Protocol):
     `preload` runs in the worker before it forks any candidate process; `data_key` and
     `load` give the data a job needs, loaded once per worker and key; `run` runs in the
     candidate's own process (never the orchestrator's) and returns `EvalResult` fields with
-    the candidate's *outputs* (predictions, restored images), not its score.
+    the candidate's *outputs* (predictions, restored images), not its score. A runner may
+    also have `warm(data, waiting)`: trusted work (never candidate code) a pre-forked CPU
+    candidate process runs while it waits for its job, so that the candidate's first run
+    there does not pay a fresh process's first-use costs; it stops when `waiting()` says a
+    job has arrived, and is cut short from outside if it does not.
 
     Static methods called on the trusted host, never in the sandbox: `prepare(job,
     sandbox_dir, trusted_dir)` splits the data into what the candidate may see and what

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from nasloop.tasks.image_classification.settings import DataSpec, TrainSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from nasloop.sandbox.job import EvalJob
 
 
@@ -90,15 +92,22 @@ class ImageClassificationRunner:
 
     # --- sandbox side (the worker and the candidate's process) ------------------------------
     def preload(self) -> None:
-        from nasloop.tasks.image_classification import trainer
+        from nasloop.tasks.image_classification import trainer, warm
 
         trainer.preload()
+        warm.preload()
         try:  # torchvision loads its C++ ops with ctypes, which the armed audit hook refuses
             import torchvision  # noqa: F401
             import torchvision.models  # noqa: F401
             import torchvision.ops  # noqa: F401
         except ImportError:  # candidates that import it then fail with their own reason
             pass
+
+    def warm(self, data: Any, waiting: Callable[[], bool]) -> None:
+        """Trusted warm-up of a waiting candidate process (see `warm.warm_process`)."""
+        from nasloop.tasks.image_classification.warm import warm_process
+
+        warm_process(data, waiting)
 
     def data_key(self, job: EvalJob) -> tuple[Any, ...]:
         return (job.data.get("prepared"),)

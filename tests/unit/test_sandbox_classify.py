@@ -12,6 +12,7 @@ from nasloop.sandbox.classify import (
     classify_exception,
     classify_exit,
 )
+from nasloop.sandbox.confine import ConfineError
 from nasloop.sandbox.failures import FailureClass
 
 
@@ -32,6 +33,8 @@ from nasloop.sandbox.failures import FailureClass
         (CandidateFailure(FailureClass.NAN_LOSS, "loss became nan"), FailureClass.NAN_LOSS),
         (RecursionError("maximum recursion depth exceeded"), FailureClass.RUNTIME),
         (KeyError("lr"), FailureClass.RUNTIME),
+        (ConfineError("cannot start the thread that loads the candidate: can't start new "
+                      "thread"), FailureClass.INFRASTRUCTURE),
     ],
 )
 def test_exceptions(exc: BaseException, cls: FailureClass) -> None:

@@ -15,6 +15,7 @@ process). Outside a candidate process (in-process runs, the trusted side) nothin
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -47,9 +48,31 @@ def without_channel(load: Callable[[], T]) -> T:
         except BaseException as exc:  # noqa: BLE001 - handed to the caller as it is
             box["error"] = exc
 
-    thread = threading.Thread(target=body, name="nasloop-load", daemon=True)
-    thread.start()
+    thread = _started(body)
     thread.join()
     if "error" in box:
         raise box["error"]  # type: ignore[misc]
     return box["value"]  # type: ignore[return-value]
+
+
+START_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)  # about 3 s in all
+
+
+def _started(body: Callable[[], None]) -> threading.Thread:
+    """A started daemon thread running `body`. The process limit counts every process of the
+    sandbox's user on the host, so another sandbox's burst can briefly leave no room for a
+    thread: that is waited out, then reported as the sandbox's fault (ConfineError, class
+    `infrastructure`), never as the candidate's."""
+    from nasloop.sandbox.confine import ConfineError
+
+    for pause in (*START_PAUSES, None):
+        thread = threading.Thread(target=body, name="nasloop-load", daemon=True)
+        try:
+            thread.start()
+            return thread
+        except RuntimeError as exc:
+            if pause is None:
+                raise ConfineError(f"cannot start the thread that loads the candidate: {exc}"
+                                   ) from None
+            time.sleep(pause)
+    raise AssertionError("unreachable")

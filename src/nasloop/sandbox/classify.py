@@ -7,6 +7,7 @@ import re
 import signal
 import traceback
 
+from nasloop.sandbox.confine import ConfineError
 from nasloop.sandbox.failures import ContractError, FailureClass
 
 
@@ -46,6 +47,8 @@ def _first_line(text: str, limit: int = 300) -> str:
 def classify_exception(exc: BaseException, phase: str) -> tuple[FailureClass, str]:
     """Return the class and a one-line message for an exception raised in `phase`."""
     text = _first_line(str(exc))
+    if isinstance(exc, ConfineError):  # the sandbox's own step failed, not the candidate
+        return FailureClass.INFRASTRUCTURE, f"sandbox: {text}"
     if isinstance(exc, ContractError):
         return exc.failure_class, exc.message
     if isinstance(exc, CandidateFailure):

@@ -55,6 +55,7 @@ class AnalysisRunner:
 
     def run(self, job: EvalJob, data: Any) -> dict[str, Any]:
         from nasloop.agents.mutation import Mutation, MutationError, api
+        from nasloop.sandbox.confine import ConfineError
 
         out: dict[str, Any] = {"candidate_id": job.candidate_id, "status": "failed"}
         try:
@@ -73,6 +74,9 @@ class AnalysisRunner:
                 return out
         except MutationError as err:
             out.update(failure_class="mutation", message=err.reason)
+            return out
+        except ConfineError as err:  # the sandbox's fault: not cached, not the parent's
+            out.update(failure_class="infrastructure", message=f"sandbox: {err}")
             return out
         except BaseException as exc:  # noqa: BLE001 - the parent's code may raise anything
             out.update(failure_class="mutation", message=f"{type(exc).__name__}: {exc}"[:300])

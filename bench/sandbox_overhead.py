@@ -8,7 +8,10 @@ each way and the ratios warm/in-process (target <= 1.05), back-to-back warm/in-p
 cold/in-process. A fourth way splits the warm overhead in two: the candidate run once in a
 fresh fork of a warmed, unconfined helper process (what any process-per-candidate design
 pays: page faults, oneDNN kernels compiled for the candidate's shapes) against the
-sandbox's own cost (confinement, job and result transfer). Wall time
+sandbox's own cost (confinement, job and result transfer). A fifth way trains each
+candidate once, after the others, in an unconfined long-lived process started fresh each
+round ("first run": what a search without a sandbox pays; the in-process way repeats each
+candidate in one process, so its kernels and memory are already there). Wall time
 is what the caller waits for: check + one epoch on digits + validation, plus for the
 sandboxes the fork/spawn, isolation set-up, result transfer and process-tree cleanup.
 The script re-runs itself with the sandbox worker's malloc settings, so both sides
@@ -101,9 +104,9 @@ def fork_helper() -> None:
         read, write = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _warm_cpu()
-            _warm_until_job(runner.warm, candidate_view(splits), read)  # as the sandbox does
-            allocator.prefault_heap(read)  # nothing to read there: the touch always runs
+            _warm_cpu()  # as the sandbox's waiting process does (nothing to read: all run)
+            allocator.prefault_heap(read)
+            _warm_until_job(runner.warm, candidate_view(splits), read)
             os.close(read)
             wall = timed_in_process(job, splits)
             os.write(write, f"{wall}\n".encode())
@@ -115,14 +118,34 @@ def fork_helper() -> None:
         print(answer or "failed", flush=True)
 
 
-class ForkBaseline:
-    """The driving side of `--fork-helper`."""
+def first_run_helper() -> None:
+    """`--first-helper`: read jobs (JSON lines) on stdin; train each in this long-lived,
+    unconfined process and print its wall time: what a search without a sandbox pays for a
+    candidate it trains for the first time (after the ones before it)."""
+    import sys
 
-    def __init__(self) -> None:
+    import torch
+
+    from nasloop.data.loaders import load_dataset
+    from nasloop.sandbox.job import EvalJob
+    from nasloop.tasks.image_classification import trainer
+
+    torch.set_num_threads(1)
+    trainer.preload()
+    splits = load_dataset("digits", None, 0)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        print(timed_in_process(EvalJob.model_validate_json(line), splits), flush=True)
+
+
+class ForkBaseline:
+    """The driving side of `--fork-helper` (and of `--first-helper`)."""
+
+    def __init__(self, mode: str = "--fork-helper") -> None:
         import subprocess
         import sys
 
-        self.proc = subprocess.Popen([sys.executable, __file__, "--fork-helper"],
+        self.proc = subprocess.Popen([sys.executable, __file__, mode],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout.readline().strip() == "ready"  # type: ignore[union-attr]
 
@@ -158,6 +181,9 @@ def main() -> None:
     if sys.argv[1:] == ["--fork-helper"]:
         fork_helper()
         return
+    if sys.argv[1:] == ["--first-helper"]:
+        first_run_helper()
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="in-process and warm runs each")
     parser.add_argument("--cold-repeats", type=int, default=2, help="cold runs per candidate")
@@ -182,19 +208,23 @@ def main() -> None:
         print(f"left out {name}: it does not train on digits as served")
         del jobs[name]
     times: dict[str, dict[str, list[float]]] = {
-        n: {"in": [], "fork": [], "warm": [], "b2b": [], "cold": []} for n in jobs}
+        n: {"in": [], "first": [], "fork": [], "warm": [], "b2b": [], "cold": []}
+        for n in jobs}
     forks = ForkBaseline()
     with LocalExecutor(mode="warm", isolation=args.isolation) as warm:
         first = next(iter(jobs.values()))
         timed_sandbox(warm, first)  # start the worker and cache the dataset
         timed_in_process(first, splits)
         for _ in range(args.repeats):  # interleaved, so machine load hits all alike
+            first = ForkBaseline("--first-helper")  # a fresh one per round: first runs only
             for name, job in jobs.items():
                 times[name]["in"].append(timed_in_process(job, splits))
+                times[name]["first"].append(first.timed(job))
                 times[name]["fork"].append(forks.timed(job))
                 times[name]["warm"].append(timed_sandbox(warm, job))
                 # right after the last: waits for its teardown and the next pre-fork
                 times[name]["b2b"].append(timed_sandbox(warm, job))
+            first.close()
         isolation = warm.isolation
     forks.close()
     with LocalExecutor(mode="cold", isolation=args.isolation) as cold:
@@ -208,25 +238,32 @@ def main() -> None:
           f"1 thread, isolation `{isolation}`, Python {platform.python_version()}, "
           f"torch {torch.__version__}, {platform.machine()} CPU. Medians of wall time as the "
           "caller sees it.\n")
-    print("| candidate | in-process s | fresh fork s | warm s | warm back-to-back s | cold s "
-          "| warm/in | fork/in | warm/fork | back-to-back/in | cold/in |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    ratios: dict[str, list[float]] = {"warm": [], "fork": [], "sandbox": [], "b2b": [],
-                                      "cold": []}
+    print("| candidate | in-process s | first run s | fresh fork s | warm s | warm back-to-back s "
+          "| cold s | warm/in | warm/first | fork/in | warm/fork | back-to-back/in | cold/in |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    ratios: dict[str, list[float]] = {"warm": [], "first": [], "fork": [], "sandbox": [],
+                                      "b2b": [], "cold": []}
     for name, t in times.items():
         med = {k: statistics.median(v) for k, v in t.items()}
         for key in ("warm", "fork", "b2b", "cold"):
             ratios[key].append(med[key] / med["in"])
+        ratios["first"].append(med["warm"] / med["first"])
         ratios["sandbox"].append(med["warm"] / med["fork"])
-        print(f"| {name} | {med['in']:.3f} | {med['fork']:.3f} | {med['warm']:.3f} | "
-              f"{med['b2b']:.3f} | {med['cold']:.3f} | {med['warm'] / med['in']:.3f} | "
+        print(f"| {name} | {med['in']:.3f} | {med['first']:.3f} | {med['fork']:.3f} | "
+              f"{med['warm']:.3f} | {med['b2b']:.3f} | {med['cold']:.3f} | "
+              f"{med['warm'] / med['in']:.3f} | {med['warm'] / med['first']:.3f} | "
               f"{med['fork'] / med['in']:.3f} | {med['warm'] / med['fork']:.3f} | "
               f"{med['b2b'] / med['in']:.3f} | {med['cold'] / med['in']:.2f} |")
     med_r = {k: statistics.median(v) for k, v in ratios.items()}
     print(f"\nMedian over candidates: warm/in-process **{med_r['warm']:.3f}** (target <= 1.05), "
-          f"of which fresh fork/in-process **{med_r['fork']:.3f}** and warm/fresh fork "
-          f"**{med_r['sandbox']:.3f}**; back-to-back/in-process **{med_r['b2b']:.3f}**, "
-          f"cold/in-process **{med_r['cold']:.2f}**.")
+          f"warm/first run in a long-lived process **{med_r['first']:.3f}**, fresh "
+          f"fork/in-process **{med_r['fork']:.3f}**, warm/fresh fork **{med_r['sandbox']:.3f}**; "
+          f"back-to-back/in-process **{med_r['b2b']:.3f}**, cold/in-process "
+          f"**{med_r['cold']:.2f}**.")
+    print("\n'in-process' repeats each candidate in one process (its kernels compiled, its "
+          "memory grown); 'first run' trains each candidate once, after the ones before it, "
+          "in an unconfined process started fresh each round: what a search without a "
+          "sandbox pays.")
     print("\n'warm' is the latency of a result interleaved with other work (as in the search "
           "loop, where recording, the agents and the novelty check run between candidates); "
           "the candidate process's teardown and the next pre-fork happen after the result is "

@@ -184,14 +184,14 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
         tmp = str(spec["tmp"])
         confine.private_tmp([tmp], int(spec["tmp_mb"]), max(16, int(spec["tmp_mb"]) // 4))
         if spec.get("device") == "cpu":
+            # cheapest and most useful first: a job that arrives early cuts the rest short
             with contextlib.suppress(Exception):
                 _warm_cpu()
+                allocator.prefault_heap(job_r)
                 warm = getattr(runner, "warm", None)
                 if warm is not None:
                     _warm_until_job(warm, data, job_r)
             _stop_alarm()  # however the warm-up ended
-            with contextlib.suppress(Exception):
-                allocator.prefault_heap(job_r)
         gc.freeze()  # the garbage collector leaves the template's heap alone (no copies)
         job_json = _read_all(job_r)
         if not job_json.strip():

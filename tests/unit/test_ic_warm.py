@@ -12,6 +12,7 @@ import torch
 from nasloop.data.loaders import load_dataset
 from nasloop.data.split_files import CandidateData, candidate_view
 from nasloop.sandbox.outputs import decode
+from nasloop.tasks.image_classification import warm
 from nasloop.tasks.image_classification.jobs import eval_job
 from nasloop.tasks.image_classification.seeds import seed_source
 from nasloop.tasks.image_classification.trainer import run_job
@@ -59,6 +60,12 @@ def test_warming_stops_between_networks_once_a_job_waits(
     from nasloop.tasks.image_classification import trainer
 
     ran: list[str] = []
-    monkeypatch.setattr(trainer, "run_job", lambda job, data: ran.append(job.code))
+
+    def run_job(job, data):  # type: ignore[no-untyped-def]
+        ran.append(job.code)
+        return {"status": "ok"}
+
+    monkeypatch.setattr(trainer, "run_job", run_job)
+    before = warm.trained
     warm_process(_random_data(1, 8), waiting=lambda: bool(ran))
-    assert ran == [LEMUR_NET]
+    assert ran == [LEMUR_NET] and warm.trained == before + 1

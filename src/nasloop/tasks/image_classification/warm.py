@@ -124,8 +124,8 @@ def warm_process(data: CandidateData, waiting: Callable[[], bool] = lambda: Fals
             for code in (LEMUR_NET, BARE_NET):
                 if waiting():
                     return
-                run_job(eval_job(code, epochs=1, max_params=10**9), few)
-                trained += 1
+                if run_job(eval_job(code, epochs=1, max_params=10**9), few)["status"] == "ok":
+                    trained += 1  # (not when the job's arrival cut it short)
     finally:
         sys.modules.pop("nasloop_candidate", None)
         linecache.cache.pop(CODE_NAME, None)

@@ -42,6 +42,11 @@ _CACHE: OrderedDict[tuple[str, tuple[int, ...] | None, int], ModelContext] = Ord
 _CACHE_SIZE = 32  # the loop prefetches the top parents and the candidates in training
 
 
+def forget_analyses() -> None:
+    """Drop the cached analyses (a process that warmed up on a file of its own)."""
+    _CACHE.clear()
+
+
 def _analysed(code: str, in_shape: Sequence[int] | None, num_classes: int) -> ModelContext:
     """Analyse ``code``, reusing the last few analyses (a parent is listed, then mutated)."""
     key = (code, tuple(in_shape) if in_shape is not None else None, num_classes)

@@ -16,6 +16,8 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from nasloop.agents.mutation.spec import Mutation
     from nasloop.sandbox.executor import Isolation, LocalExecutor
     from nasloop.sandbox.job import EvalJob
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 ANALYSIS_RUNNER = "nasloop.tasks.image_classification.analysis:AnalysisRunner"
 MUTATIONS, APPLY, CORPUS = "mutations", "apply", "corpus"  # EvalJob.op of an analysis job
 TIME_LIMIT_S = 120.0  # one analysis (build, trace, confirm a child) on a busy machine
+WARM_SHAPE = (1, 1, 32, 32)  # the input the warm-up analyses the lenet seed for
 
 
 class AnalysisRunner:
@@ -46,6 +49,26 @@ class AnalysisRunner:
 
         trainer.preload()
         api.operator_summaries()  # imports libcst, fx and every operator before forking
+
+    def warm(self, data: Any, waiting: Callable[[], bool]) -> None:
+        """Trusted warm-up of a waiting analysis process: the built-in lenet seed analysed
+        and one mutation of it applied (nasloop's own file, never a parent), so that a
+        parent's analysis there does not pay a fresh process's first use of libcst, fx
+        tracing and the operators. Keeps the RNG state; leaves no cached analysis."""
+        import torch
+
+        from nasloop.agents.mutation import api
+        from nasloop.tasks.image_classification.seeds import seed_source
+
+        code = seed_source("lenet")
+        try:
+            with torch.random.fork_rng(devices=[]):
+                found = api.applicable_mutations(code, WARM_SHAPE, 10)
+                norm = next((m for m in found if m.op == "norm"), None)
+                if norm is not None and not waiting():
+                    api.apply_mutation(code, norm, WARM_SHAPE, 10)
+        finally:
+            api.forget_analyses()
 
     def data_key(self, job: EvalJob) -> tuple[Any, ...]:
         return ()

@@ -104,13 +104,11 @@ def test_a_warm_up_is_cut_short_when_its_job_arrives() -> None:
     timer = threading.Timer(0.1, lambda: os.write(w, b'{"job": 1}\n'))
     timer.start()
     try:
-        t0 = time.monotonic()
         zygote._warm_until_job(_warm_spy(calls), None, r)
-        took = time.monotonic() - t0
     finally:
         timer.join()
         os.close(r)
         os.close(w)
-    assert calls == ["start"] and took < 1.5  # the spy alone would take 2 s
+    assert calls == ["start"]  # never "finished": cut short, not run to its end
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

@@ -190,8 +190,7 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
                 allocator.prefault_heap(job_r)
                 warm = getattr(runner, "warm", None)
                 if warm is not None:
-                    _warm_until_job(warm, data, job_r)
-            _stop_alarm()  # however the warm-up ended
+                    _warm_until_job(warm, data, job_r)  # leaves no timer or handler
         gc.freeze()  # the garbage collector leaves the template's heap alone (no copies)
         job_json = _read_all(job_r)
         if not job_json.strip():

@@ -169,3 +169,62 @@ def test_a_venv_under_tmp_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ConfigError, match="under /tmp") as err:
         factory.check_isolation_policy(build_config({}))
     assert "\n" not in str(err.value)
+
+
+def test_a_waiting_process_is_confined_before_its_job_and_keeps_its_death_signal() -> None:
+    """isolation.confine_waiting (done before any job arrives): no capabilities, the seccomp
+    filter, `nobody` when root, the slot's CPUs, and the death signal set again after the
+    change of uid (which clears it); confine_job then gives the job its own CPU time on top
+    of what the wait used."""
+    import ctypes
+    import resource
+    import tempfile
+    import time
+
+    from nasloop.sandbox import channel, isolation
+
+    tmp = tempfile.mkdtemp(prefix="nasloop-waiting-")
+    os.chmod(tmp, 0o755)
+    log_fd = os.open(os.devnull, os.O_WRONLY)
+    mine, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # reports on the one descriptor confine_job keeps
+        try:
+            mine.close()
+            # become nobody even where the interpreter sits in a closed home (modules this
+            # child needs are loaded already)
+            isolation.can_drop_privileges = lambda: os.geteuid() == 0
+            isolation.confine_waiting(tmp, log_fd, "cpu", 1, owned=[tmp], slot=0)
+            sig = ctypes.c_int(0)
+            ctypes.CDLL(None).prctl(2, ctypes.byref(sig), 0, 0, 0)  # PR_GET_PDEATHSIG
+            with open("/proc/self/status") as fh:
+                status = dict(line.split(":", 1) for line in fh)
+            end = time.process_time() + 0.3
+            while time.process_time() < end:  # CPU time used while waiting
+                pass
+            fd = isolation.confine_job(theirs.detach(), 4096, 5.0, "cpu")
+            got = {"uid": os.getuid(), "pdeathsig": sig.value, "fd": fd,
+                   "seccomp": status["Seccomp"].strip(), "caps": confine.capabilities(),
+                   "cpus": len(os.sched_getaffinity(0)),
+                   "cpu_soft": resource.getrlimit(resource.RLIMIT_CPU)[0],
+                   "open_fds": sorted(int(n) for n in os.listdir("/proc/self/fd"))}
+        except BaseException as exc:  # noqa: BLE001
+            got = {"error": f"{type(exc).__name__}: {exc}"}
+        os.write(channel.RESULT_FD, json.dumps(got).encode())
+        os._exit(0)
+    theirs.close()
+    os.close(log_fd)
+    data = b""
+    while chunk := mine.recv(65536):
+        data += chunk
+    os.waitpid(pid, 0)
+    ok = json.loads(data)
+    assert "error" not in ok, ok
+    assert ok["seccomp"] == "2"  # filter mode
+    assert all(v == 0 for v in ok["caps"].values()), ok["caps"]
+    assert ok["pdeathsig"] == 9 and ok["cpus"] == 1
+    if os.geteuid() == 0:
+        assert ok["uid"] == isolation.NOBODY
+    assert ok["fd"] == channel.RESULT_FD
+    assert ok["open_fds"][:4] == [0, 1, 2, 3] and len(ok["open_fds"]) == 5  # + the listing
+    assert ok["cpu_soft"] >= 5 + 2 + 0.3  # the job's 5 s are all its own

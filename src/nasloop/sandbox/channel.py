@@ -19,14 +19,14 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-RESULT_FD = 3  # where setup_child puts the channel in every candidate process
+RESULT_FD = 3  # where isolation.confine_job puts the channel in every candidate process
 T = TypeVar("T")
 
 _guarded: list[int] = []  # the channel's descriptor once this is a candidate process
 
 
 def mark_candidate_process(fd: int = RESULT_FD) -> None:
-    """From now on, load candidate code away from `fd` (called by setup_child)."""
+    """From now on, load candidate code away from `fd` (called by isolation.confine_job)."""
     _guarded[:] = [fd]
 
 

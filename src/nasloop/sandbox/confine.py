@@ -14,6 +14,10 @@ In order (each step needs the privileges the next one gives up):
    limits, and every socket but AF_UNIX. It is inherited by every child and can
    never be removed.
 
+A pre-forked candidate process does all of this (and becomes `nobody`) while it waits,
+before its trusted warm-up and before it is given a job (isolation.confine_waiting); only the
+job's own memory and CPU limits follow when the job arrives (isolation.confine_job).
+
 The audit hook (nasloop.sandbox.isolation) stays as a polite first line; these are the wall.
 """
 

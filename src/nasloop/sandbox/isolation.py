@@ -55,21 +55,29 @@ def _user_tasks(uid: int) -> int:
     return total
 
 
-def apply_limits(memory_mb: int, cpu_s: float, device: str, uid: int) -> None:
-    """Set RLIMIT_AS (CPU devices only: CUDA reserves huge address ranges), RLIMIT_CPU,
-    RLIMIT_NPROC, RLIMIT_FSIZE and RLIMIT_CORE on this process."""
+def apply_standing_limits(uid: int) -> None:
+    """Set the limits that do not depend on the job: RLIMIT_NPROC (room for EXTRA_TASKS
+    beyond what `uid` runs now), RLIMIT_FSIZE and RLIMIT_CORE."""
+    nproc = _user_tasks(uid) + EXTRA_TASKS
+    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+def apply_job_limits(memory_mb: int, cpu_s: float, device: str) -> None:
+    """Set RLIMIT_AS (CPU devices only: CUDA reserves huge address ranges) and RLIMIT_CPU
+    on this process. Only lowers them, so an unprivileged process may do it. RLIMIT_CPU
+    counts from the process's start: the CPU time it already used waiting (its trusted
+    warm-up) is added, so the candidate gets all of `cpu_s`."""
     if not device.startswith("cuda"):
         with open("/proc/self/status") as fh:
             vm = next((int(s.split()[1]) * 1024 for s in fh if s.startswith("VmSize:")), 0)
         limit = max(memory_mb * 2**20, vm + 256 * 2**20)  # torch alone maps ~3 GB
         limit += allocator.HEAP_HELD
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    cpu = int(math.ceil(cpu_s)) + 2
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = int(math.ceil(cpu_s + used.ru_utime + used.ru_stime)) + 2
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 3))
-    nproc = _user_tasks(uid) + EXTRA_TASKS
-    resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, FSIZE_LIMIT))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _others_can_reach(path: str) -> bool:
@@ -112,14 +120,16 @@ def drop_privileges(paths: list[str]) -> int:
     return NOBODY
 
 
-def setup_child(tmp: str, log_fd: int, keep_fd: int, memory_mb: int, cpu_s: float,
-                device: str, threads: int, owned: list[str], slot: int = 0) -> int:
-    """Everything the forked candidate process does before any candidate code runs.
+def confine_waiting(tmp: str, log_fd: int, device: str, threads: int, owned: list[str],
+                    slot: int = 0) -> None:
+    """Everything a pre-forked candidate process does to itself that does not depend on its
+    job, done while it waits for one (so none of it is on the job's path), before its
+    trusted warm-up.
 
-    New session, death signal tied to the worker, stdio to `log_fd`, every other fd closed
-    except `keep_fd` (moved to 3, returned), minimal env, `nobody` where possible, limits,
-    `threads` CPUs, no capabilities, no new privileges, the seccomp filter (its private /tmp
-    was mounted when it was forked: see nasloop.sandbox.confine)."""
+    New session, death signal tied to the worker, stdio to `log_fd`, minimal env, `nobody`
+    where possible, the standing limits, `threads` CPUs, no capabilities, no new privileges,
+    the seccomp filter (its private /tmp was mounted when it was forked: see
+    nasloop.sandbox.confine). `confine_job` finishes the set-up when the job arrives."""
     from nasloop.sandbox import confine
 
     confine._libseccomp()  # loaded while the interpreter is surely readable
@@ -133,10 +143,9 @@ def setup_child(tmp: str, log_fd: int, keep_fd: int, memory_mb: int, cpu_s: floa
         signal.signal(sig, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
+    os.close(devnull)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
-    os.dup2(keep_fd, channel.RESULT_FD)
-    os.closerange(channel.RESULT_FD + 1, 65536)
     os.chdir(tmp)
     keep = {k: v for k, v in os.environ.items() if k in KEEP}
     os.environ.clear()
@@ -148,12 +157,25 @@ def setup_child(tmp: str, log_fd: int, keep_fd: int, memory_mb: int, cpu_s: floa
     tempfile.tempdir = tmp
     confine.drop_bounding_set()
     uid = drop_privileges(owned)
-    apply_limits(memory_mb, cpu_s, device, uid)
+    # a change of uid clears the death signal: set it again
+    procs.prctl(procs.PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+    apply_standing_limits(uid)
     confine.pin_cpus(threads, slot)
     confine.drop_all_capabilities()
     procs.prctl(procs.PR_SET_NO_NEW_PRIVS, 1)
     confine.install_seccomp()
     sys.dont_write_bytecode = True
+
+
+def confine_job(keep_fd: int, memory_mb: int, cpu_s: float, device: str) -> int:
+    """The rest of the set-up once the job has arrived, before any candidate code runs:
+    every fd closed except `keep_fd` (moved to channel.RESULT_FD, returned) and stdio, the
+    job's memory and CPU limits, candidate code loaded away from the channel from now on."""
+    os.dup2(keep_fd, channel.RESULT_FD)
+    os.closerange(channel.RESULT_FD + 1, 65536)
+    apply_job_limits(memory_mb, cpu_s, device)
     channel.mark_candidate_process(channel.RESULT_FD)
     return channel.RESULT_FD
 

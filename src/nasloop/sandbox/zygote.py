@@ -11,6 +11,7 @@ runs the task runner, writes its result and exits.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gc
 import json
 import os
@@ -26,7 +27,7 @@ from typing import Any
 from nasloop.sandbox import allocator, procs
 from nasloop.sandbox.failures import FailureClass
 
-ZygoteKey = tuple[Any, str, int]  # the runner's data key, device kind, /tmp MiB
+ZygoteKey = tuple[Any, str, int, int]  # the runner's data key, device kind, /tmp MiB, threads
 IDLE_NAME = b"nasloop-zygote"  # /proc/PID/comm of a fork that has not received a job
 BUSY_NAME = b"nasloop-cand"
 
@@ -74,8 +75,9 @@ class Zygote:
 
 def zygote_key(data_key: tuple[Any, ...], job: Any) -> ZygoteKey:
     """Which pre-forked process can take a job: the data it holds, the device kind it warmed
-    up for, the size of its private /tmp."""
-    return (data_key, "cuda" if job.device.startswith("cuda") else "cpu", job.tmp_mb)
+    up for, the size of its private /tmp, the CPUs it is confined to."""
+    return (data_key, "cuda" if job.device.startswith("cuda") else "cpu", job.tmp_mb,
+            max(job.threads, 1))
 
 
 def _warm_cpu() -> None:
@@ -152,7 +154,8 @@ def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int) -> Zygote:
     job_r, job_w = os.pipe()
     try:
         answer = template.ask({"op": "fork", "tmp": tmp, "tmp_mb": job.tmp_mb,
-                               "device": key[1], "slot": slot}, [job_r, result_w, log_fd])
+                               "device": key[1], "threads": key[3], "slot": slot},
+                              [job_r, result_w, log_fd])
     except BaseException:
         for fd in (result_r, job_w):
             os.close(fd)
@@ -167,7 +170,8 @@ def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int) -> Zygote:
 def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r: int,
                 result_w: int, log_fd: int) -> None:
     """Body of a pre-forked candidate process (never returns). It waits to be re-parented
-    to the worker, takes its private /tmp while it is still single-threaded, warms up (the
+    to the worker, takes its private /tmp while it is still single-threaded, confines itself
+    as far as that does not depend on the job (isolation.confine_waiting), warms up (the
     runner's `warm` too, when it has one, until a job arrives), then blocks until the worker
     sends a job."""
     try:
@@ -179,10 +183,14 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
         procs.prctl(procs.PR_SET_PDEATHSIG, signal.SIGKILL)
         if os.getppid() != worker:
             os._exit(0)
-        from nasloop.sandbox import confine
+        from nasloop.sandbox import confine, isolation
 
+        job_r, result_w, log_fd = (_above_stdio(fd) for fd in (job_r, result_w, log_fd))
         tmp = str(spec["tmp"])
         confine.private_tmp([tmp], int(spec["tmp_mb"]), max(16, int(spec["tmp_mb"]) // 4))
+        isolation.confine_waiting(tmp, log_fd, str(spec.get("device", "cpu")),
+                                  int(spec.get("threads", 1)), owned=[tmp],
+                                  slot=int(spec.get("slot", 0)))
         if spec.get("device") == "cpu":
             # cheapest and most useful first: a job that arrives early cuts the rest short
             with contextlib.suppress(Exception):
@@ -200,7 +208,16 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
         with contextlib.suppress(BaseException):
             os.write(log_fd, f"nasloop sandbox: {type(exc).__name__}: {exc}\n".encode())
         os._exit(71)
-    _candidate(job_json, runner, data, tmp, log_fd, result_w, int(spec.get("slot", 0)))
+    _candidate(job_json, runner, data, tmp, result_w)
+
+
+def _above_stdio(fd: int) -> int:
+    """`fd`, moved above 0-2 if it is one of them (stdio is redirected before the job)."""
+    if fd > 2:
+        return fd
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD, 3)
+    os.close(fd)
+    return moved
 
 
 def _read_all(fd: int) -> bytes:
@@ -213,19 +230,16 @@ def _read_all(fd: int) -> bytes:
     return data
 
 
-def _candidate(job_json: bytes, runner: Any, data: Any, tmp: str, log_fd: int,
-               result_fd: int, slot: int) -> None:
-    """Body of the candidate process: isolate, run, write the result, _exit."""
+def _candidate(job_json: bytes, runner: Any, data: Any, tmp: str, result_fd: int) -> None:
+    """Body of the candidate process: finish confining, run, write the result, _exit."""
     code = 0
     try:
         from nasloop.sandbox import isolation
         from nasloop.sandbox.job import EvalJob
 
         job = EvalJob.model_validate_json(job_json)
-        out = isolation.setup_child(
-            tmp, log_fd, result_fd, job.memory_limit_mb,
-            job.time_limit_s * (max(job.threads, 1) + 1), job.device, job.threads,
-            owned=[tmp], slot=slot)
+        out = isolation.confine_job(result_fd, job.memory_limit_mb,
+                                    job.time_limit_s * (max(job.threads, 1) + 1), job.device)
         import torch
 
         torch.set_num_threads(max(job.threads, 1))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -74,7 +75,6 @@ def test_confined_child_has_a_fresh_tmp_no_caps_and_no_network(tmp_path: Path) -
 
 
 def test_a_closed_directory_is_replaced_by_a_tmpfs_with_the_interpreter_bound_back() -> None:
-    import shutil
     import tempfile
 
     base = Path(tempfile.mkdtemp(dir="/var/tmp"))  # pytest's tmp_path sits in a closed dir
@@ -218,6 +218,7 @@ def test_a_waiting_process_is_confined_before_its_job_and_keeps_its_death_signal
     while chunk := mine.recv(65536):
         data += chunk
     os.waitpid(pid, 0)
+    shutil.rmtree(tmp, ignore_errors=True)
     ok = json.loads(data)
     assert "error" not in ok, ok
     assert ok["seccomp"] == "2"  # filter mode

@@ -136,9 +136,6 @@ def confine_waiting(tmp: str, log_fd: int, device: str, threads: int, owned: lis
 
     parent = os.getppid()
     os.setsid()
-    procs.prctl(procs.PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -157,7 +154,7 @@ def confine_waiting(tmp: str, log_fd: int, device: str, threads: int, owned: lis
     tempfile.tempdir = tmp
     confine.drop_bounding_set()
     uid = drop_privileges(owned)
-    # a change of uid clears the death signal: set it again
+    # set only now: a change of uid clears it (until here, the caller's own holds)
     procs.prctl(procs.PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(1)

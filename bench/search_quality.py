@@ -3,16 +3,18 @@ equal budget on the embedded default (digits), the same seeds and sandbox for al
 
     PYTHONPATH=src .venv/bin/python bench/search_quality.py [--seeds 10] [--budget 30] \
         [--methods default,k0,random-mutation,random-walk,random-chains] [--jobs 2] \
-        [--json runs.json]
+        [--final-epochs 1] [--final-seeds 1] [--json runs.json]
     .venv/bin/python bench/search_quality.py --load a.json b.json [--against tie]
 
 Each method runs `nasloop run --seed S --budget B` for S = 0..seeds-1 (the seed drives the
 agents, training and the split alike, so seed S is a pair across methods). Reported per
 method: the best validation accuracy found within 10, 20, 30, ... candidates (every
 candidate counts: seeds, duplicates, failures), median and IQR over seeds; the test
-accuracy of each run's best (`nasloop final --top 1 --epochs 1 --seeds 1`: the same
-one-epoch recipe, scored on the test split the search never saw); and against the default,
-paired wins/losses and a two-sided Wilcoxon signed-rank p over the seeds.
+accuracy of each run's best (`nasloop final --top 1 --epochs E --seeds S`, by default the
+same one-epoch recipe and the search's own training seed, scored on the test split the
+search never saw; with S > 1 the mean over S training seeds, the architecture's score
+rather than one lucky initialisation's); and against the default, paired wins/losses and
+a two-sided Wilcoxon signed-rank p over the seeds.
 
 Methods: default (greedy, heuristic agents, memory k = 5), k0 (the same with memory.k = 0),
 bandit (`[search] operator_credit = "bandit"`), tie (`[search] tie = 0.02`), map-elites,
@@ -59,8 +61,9 @@ def nasloop(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, env=env)
 
 
-def one_run(method: str, seed: int, budget: int, work: Path) -> dict:
-    """Run one search and its final; the scores in step order and the best's test score."""
+def one_run(method: str, seed: int, budget: int, work: Path, final: tuple[int, int]) -> dict:
+    """Run one search and its final (`final`: epochs, seeds; seeds 0 for none); the scores
+    in step order and the best's test score (the mean over the final's seeds)."""
     from nasloop.memory.archive import Archive
 
     out = work / f"{method}-{seed}"
@@ -76,9 +79,11 @@ def one_run(method: str, seed: int, budget: int, work: Path) -> dict:
                   for c in sorted(archive.candidates(), key=lambda c: c.step)]
     finally:
         archive.close()
-    fin = nasloop("final", str(out), "--top", "1", "--epochs", "1", "--seeds", "1", "--json")
-    test = None
-    if fin.returncode == 0:
+    test, fin = None, None
+    if final[1] > 0:
+        fin = nasloop("final", str(out), "--top", "1", "--epochs", str(final[0]), "--seeds",
+                      str(final[1]), "--json")
+    if fin is not None and fin.returncode == 0:
         rows = json.loads(fin.stdout)["rows"]
         test = rows[0]["mean"] if rows else None
     return {"method": method, "seed": seed, "scores": scores, "test": test,
@@ -115,6 +120,9 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=30)
     ap.add_argument("--methods", default="default,k0,random-mutation,random-walk,random-chains")
     ap.add_argument("--jobs", type=int, default=2, help="runs at once")
+    ap.add_argument("--final-epochs", type=int, default=1, help="training epochs of the final")
+    ap.add_argument("--final-seeds", type=int, default=1,
+                    help="training seeds of the final, its test score their mean (0: no final)")
     ap.add_argument("--json", type=Path, help="also write every run's scores here")
     ap.add_argument("--load", type=Path, nargs="+",
                     help="run nothing: report the runs these --json files hold (all methods)")
@@ -137,7 +145,9 @@ def main() -> None:
         todo = [(m, s) for s in range(args.seeds) for m in methods]
         t0 = time.perf_counter()
         with ThreadPoolExecutor(args.jobs) as pool:
-            runs = list(pool.map(lambda ms: one_run(ms[0], ms[1], args.budget, work), todo))
+            runs = list(pool.map(lambda ms: one_run(ms[0], ms[1], args.budget, work,
+                                                      (args.final_epochs, args.final_seeds)),
+                             todo))
         how = f"{len(runs)} runs in {(time.perf_counter() - t0) / 60:.1f} min"
         if args.json:
             args.json.write_text(json.dumps(runs, indent=1), encoding="utf-8")

@@ -206,9 +206,10 @@ class SearchConfig(_Section):
         " (linear and cosine schedules).")
     operator_credit: Literal["triples", "bandit"] = Field(
         "triples",
-        description="How the heuristic improver picks the operator: triples (weights from"
-        " what the last memory.k triples say each did) or bandit (Thompson sampling over"
-        " operators from their wins, child better than parent, over the whole archive).",
+        description="How the heuristic improver picks the mutation: triples (a weight per"
+        " kind of mutation from what the last memory.k triples say it did, kinds not yet"
+        " tried on the parent first) or bandit (Thompson sampling over operators from their"
+        " wins, child better than parent, over the whole archive).",
     )
 
     promote: PromoteConfig = Field(

@@ -1,4 +1,5 @@
-from nasloop.agents.heuristic import op_of, operator_weights
+from nasloop.agents.heuristic import TRIED_HERE, credit_weights
+from nasloop.memory.credit import kind_of, op_of
 from nasloop.memory.triples import Triple
 
 
@@ -19,20 +20,41 @@ def test_op_of():
     assert op_of("seed:lenet") == "seed:lenet"
 
 
+def test_kind_of_leaves_out_where_and_how_wide():
+    assert kind_of("norm(layer=block2.0, kind=batch)") == "norm(kind=batch)"
+    assert kind_of("widen(layer=fc1, channels=240)") == "widen()"
+    assert kind_of("kernel(layer=conv1, size=3)") == "kernel(size=3)"
+    assert kind_of("dropout(p=0.25)") == "dropout(p=0.25)"
+    assert kind_of("seed:lenet") == "seed:lenet"
+    assert kind_of("make it deeper") == "make it deeper"
+
+
 def test_weights_follow_outcomes():
-    w = operator_weights(
+    w = credit_weights(
         ["widen", "activation", "kernel"],
         [
             _t("widen(layer=a)", delta=0.05),
             _t("activation(layer=b)", failure="shape"),
             _t("kernel(layer=c)", delta=-0.02),
         ],
+        op_of,
     )
     assert w["widen"] > 1.0 > w["kernel"] > w["activation"] > 0
 
 
+def test_a_gain_lifts_its_kind_at_every_place_but_not_its_siblings():
+    w = credit_weights(["norm(kind=batch)", "norm(kind=group)"],
+                       [_t("norm(layer=conv1, kind=batch)", delta=0.3)], kind_of)
+    assert w == {"norm(kind=batch)": 4.0, "norm(kind=group)": 1.0}
+
+
+def test_what_was_tried_on_this_parent_waits_behind_the_untried():
+    w = credit_weights(["widen", "narrow"], [], op_of, tried_here=frozenset({"widen", "pool"}))
+    assert w == {"widen": TRIED_HERE, "narrow": 1.0}
+
+
 def test_unknown_ops_in_history_are_ignored():
-    assert operator_weights(["widen"], [_t("seed:lenet")]) == {"widen": 1.0}
+    assert credit_weights(["widen"], [_t("seed:lenet")], op_of) == {"widen": 1.0}
 
 
 def _cand(cid, origin, acc=0.5, code="x = 1\n"):

@@ -1,10 +1,12 @@
 """LLM-free agents for the embedded default: every node runs for real, only the brains differ.
 
 The improver picks a parent (the best, newest among ties) and a typed mutation, weighting
-each operator by what the last K triples say it did (rewarded gains, penalised losses and
-failures), or with `[search] operator_credit = "bandit"` Thompson-sampling the operator from
-its wins over the whole archive (memory.credit), and skipping what the archive says would
-waste the step; the generator realises it with the LibCST mutation operators.
+each kind of mutation (operator and its settings, wherever it acts: `credit.kind_of`) by
+what the last K triples say it did (rewarded gains, penalised losses and failures) and
+trying the kinds the parent has not had first, or with `[search] operator_credit =
+"bandit"` Thompson-sampling the operator from its wins over the whole archive
+(memory.credit), and skipping what the archive says would waste the step; the generator
+realises it with the LibCST mutation operators.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from nasloop.agents.base import (
 from nasloop.agents.mutation import Mutation, MutationError
 from nasloop.memory import novelty
 from nasloop.memory.archive import Candidate
-from nasloop.memory.credit import op_of, thompson
+from nasloop.memory.credit import kind_of, thompson
 from nasloop.memory.triples import Triple
 from nasloop.sandbox.failures import FailureClass
 from nasloop.strategy.population import rank as rank_parents
@@ -82,20 +84,29 @@ def _options_or_none(space: MutationSpace, code: str) -> list[Mutation] | None:
         return None
 
 
-def operator_weights(ops: list[str], triples: list[Triple]) -> dict[str, float]:
-    """Weight per operator from recent outcomes: gains multiply it up, losses and failures down."""
-    weights = dict.fromkeys(ops, 1.0)
+TRIED_HERE = 0.25  # what was already tried on this parent waits behind the untried
+
+
+def credit_weights(keys: list[str], triples: list[Triple], key_of: Callable[[str], str],
+                   tried_here: frozenset[str] = frozenset()) -> dict[str, float]:
+    """Weight per key (an operator, `credit.op_of`, or a kind of mutation, `credit.kind_of`,
+    of the modifications): what the recent triples say it did (gains multiply it up, losses
+    and failures down), and down by TRIED_HERE for a key already tried on this parent, so
+    each gets its turn on a parent that is stuck."""
+    weights = dict.fromkeys(keys, 1.0)
     for t in triples:
-        op = op_of(t.modification)
-        if op not in weights:
+        key = key_of(t.modification)
+        if key not in weights:
             continue
         if t.failure_class == "duplicate":
-            weights[op] *= 0.8
+            weights[key] *= 0.8
         elif t.failure_class is not None:
-            weights[op] *= 0.4
+            weights[key] *= 0.4
         elif t.delta is not None:
-            weights[op] *= 1.0 + max(-0.6, min(3.0, 10.0 * t.delta))
-    return {op: max(w, 0.05) for op, w in weights.items()}
+            weights[key] *= 1.0 + max(-0.6, min(9.0, 10.0 * t.delta))
+    for key in tried_here & weights.keys():
+        weights[key] *= TRIED_HERE
+    return {key: max(w, 0.01) for key, w in weights.items()}
 
 
 def _problem(request: ImproveRequest) -> str:
@@ -210,16 +221,19 @@ class HeuristicImprover:
             notes.append(f"every {kind} of #{parent.id} was tried")
             return None, budget
         failed = {t.modification for t in request.triples if t.failure_class is not None}
+        tried_here = frozenset(kind_of(d) for p, d in tried if p == parent.id)
         while fresh and budget > 0:
             preferred = [m for m in fresh if m.describe() not in failed] or fresh
-            ops = sorted({m.op for m in preferred})
             if self.credit == "bandit":  # credit from the whole archive, Thompson sampling
+                ops = sorted({m.op for m in preferred})
                 weights = thompson(ops, request.credit, rng)
                 op = max(ops, key=lambda o: weights[o])
+                mutation = rng.choice([m for m in preferred if m.op == op])
             else:
-                weights = operator_weights(ops, request.triples)
-                op = rng.choices(ops, weights=[weights[o] for o in ops])[0]
-            mutation = rng.choice([m for m in preferred if m.op == op])
+                kinds = sorted({kind_of(m.describe()) for m in preferred})
+                weights = credit_weights(kinds, request.triples, kind_of, tried_here)
+                kind = rng.choices(kinds, weights=[weights[k] for k in kinds])[0]
+                mutation = rng.choice([m for m in preferred if kind_of(m.describe()) == kind])
             fresh.remove(mutation)
             budget -= 1
             why = self._wasted(parent, mutation, request.programs)

@@ -21,6 +21,21 @@ def op_of(modification: str) -> str:
     return modification.split("(", 1)[0].strip()
 
 
+WHERE_AND_HOW_MUCH = ("layer", "channels")  # arguments a kind of mutation leaves out
+
+
+def kind_of(modification: str) -> str:
+    """The kind of a mutation: its operator and arguments without where it acts or how wide,
+    'norm(layer=conv2, kind=batch)' -> 'norm(kind=batch)', 'widen(layer=fc, channels=64)'
+    -> 'widen()'; a description that is no operator call is its own kind."""
+    op, paren, rest = modification.partition("(")
+    if not paren or not rest.endswith(")"):
+        return modification.strip()
+    parts = [p.strip() for p in rest[:-1].split(",") if p.strip()]
+    kept = [p for p in parts if p.partition("=")[0].strip() not in WHERE_AND_HOW_MUCH]
+    return f"{op.strip()}({', '.join(kept)})"
+
+
 @dataclass(frozen=True)
 class Credit:
     tries: int = 0

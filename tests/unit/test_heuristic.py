@@ -1,4 +1,4 @@
-from nasloop.agents.heuristic import TRIED_HERE, credit_weights
+from nasloop.agents.heuristic import TRIED_HERE, kind_weights
 from nasloop.memory.credit import kind_of, op_of
 from nasloop.memory.triples import Triple
 
@@ -30,31 +30,30 @@ def test_kind_of_leaves_out_where_and_how_wide():
 
 
 def test_weights_follow_outcomes():
-    w = credit_weights(
-        ["widen", "activation", "kernel"],
+    w = kind_weights(
+        ["widen()", "activation()", "kernel()"],
         [
             _t("widen(layer=a)", delta=0.05),
             _t("activation(layer=b)", failure="shape"),
             _t("kernel(layer=c)", delta=-0.02),
         ],
-        op_of,
     )
-    assert w["widen"] > 1.0 > w["kernel"] > w["activation"] > 0
+    assert w["widen()"] > 1.0 > w["kernel()"] > w["activation()"] > 0
 
 
 def test_a_gain_lifts_its_kind_at_every_place_but_not_its_siblings():
-    w = credit_weights(["norm(kind=batch)", "norm(kind=group)"],
-                       [_t("norm(layer=conv1, kind=batch)", delta=0.3)], kind_of)
+    w = kind_weights(["norm(kind=batch)", "norm(kind=group)"],
+                     [_t("norm(layer=conv1, kind=batch)", delta=0.3)])
     assert w == {"norm(kind=batch)": 4.0, "norm(kind=group)": 1.0}
 
 
 def test_what_was_tried_on_this_parent_waits_behind_the_untried():
-    w = credit_weights(["widen", "narrow"], [], op_of, tried_here=frozenset({"widen", "pool"}))
-    assert w == {"widen": TRIED_HERE, "narrow": 1.0}
+    w = kind_weights(["widen()", "narrow()"], [], tried_here=frozenset({"widen()", "pool()"}))
+    assert w == {"widen()": TRIED_HERE, "narrow()": 1.0}
 
 
 def test_unknown_ops_in_history_are_ignored():
-    assert credit_weights(["widen"], [_t("seed:lenet")], op_of) == {"widen": 1.0}
+    assert kind_weights(["widen()"], [_t("seed:lenet")]) == {"widen()": 1.0}
 
 
 def _cand(cid, origin, acc=0.5, code="x = 1\n"):

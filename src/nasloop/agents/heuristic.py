@@ -87,26 +87,25 @@ def _options_or_none(space: MutationSpace, code: str) -> list[Mutation] | None:
 TRIED_HERE = 0.25  # what was already tried on this parent waits behind the untried
 
 
-def credit_weights(keys: list[str], triples: list[Triple], key_of: Callable[[str], str],
-                   tried_here: frozenset[str] = frozenset()) -> dict[str, float]:
-    """Weight per key (an operator, `credit.op_of`, or a kind of mutation, `credit.kind_of`,
-    of the modifications): what the recent triples say it did (gains multiply it up, losses
-    and failures down), and down by TRIED_HERE for a key already tried on this parent, so
-    each gets its turn on a parent that is stuck."""
-    weights = dict.fromkeys(keys, 1.0)
+def kind_weights(kinds: list[str], triples: list[Triple],
+                 tried_here: frozenset[str] = frozenset()) -> dict[str, float]:
+    """Weight per kind of mutation (`credit.kind_of`): what the recent triples say it did
+    (gains multiply it up, losses and failures down), and down by TRIED_HERE for a kind
+    already tried on this parent, so each gets its turn on a parent that is stuck."""
+    weights = dict.fromkeys(kinds, 1.0)
     for t in triples:
-        key = key_of(t.modification)
-        if key not in weights:
+        kind = kind_of(t.modification)
+        if kind not in weights:
             continue
         if t.failure_class == "duplicate":
-            weights[key] *= 0.8
+            weights[kind] *= 0.8
         elif t.failure_class is not None:
-            weights[key] *= 0.4
+            weights[kind] *= 0.4
         elif t.delta is not None:
-            weights[key] *= 1.0 + max(-0.6, min(9.0, 10.0 * t.delta))
-    for key in tried_here & weights.keys():
-        weights[key] *= TRIED_HERE
-    return {key: max(w, 0.01) for key, w in weights.items()}
+            weights[kind] *= 1.0 + max(-0.6, min(9.0, 10.0 * t.delta))
+    for kind in tried_here & weights.keys():
+        weights[kind] *= TRIED_HERE
+    return {kind: max(w, 0.01) for kind, w in weights.items()}
 
 
 def _problem(request: ImproveRequest) -> str:
@@ -222,6 +221,7 @@ class HeuristicImprover:
             return None, budget
         failed = {t.modification for t in request.triples if t.failure_class is not None}
         tried_here = frozenset(kind_of(d) for p, d in tried if p == parent.id)
+        kind_of_m = {m: kind_of(m.describe()) for m in fresh}
         while fresh and budget > 0:
             preferred = [m for m in fresh if m.describe() not in failed] or fresh
             if self.credit == "bandit":  # credit from the whole archive, Thompson sampling
@@ -230,10 +230,10 @@ class HeuristicImprover:
                 op = max(ops, key=lambda o: weights[o])
                 mutation = rng.choice([m for m in preferred if m.op == op])
             else:
-                kinds = sorted({kind_of(m.describe()) for m in preferred})
-                weights = credit_weights(kinds, request.triples, kind_of, tried_here)
+                kinds = sorted({kind_of_m[m] for m in preferred})
+                weights = kind_weights(kinds, request.triples, tried_here)
                 kind = rng.choices(kinds, weights=[weights[k] for k in kinds])[0]
-                mutation = rng.choice([m for m in preferred if kind_of(m.describe()) == kind])
+                mutation = rng.choice([m for m in preferred if kind_of_m[m] == kind])
             fresh.remove(mutation)
             budget -= 1
             why = self._wasted(parent, mutation, request.programs)

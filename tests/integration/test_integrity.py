@@ -54,7 +54,8 @@ def _run(executor: LocalExecutor, code: str, **fields):
 
 def test_the_corpus_covers_each_attack() -> None:
     assert len(CASES) >= 16
-    assert {expectation(p) for p in CASES} >= {"chance", "bad-result", "params", "runtime"}
+    assert {expectation(p) for p in CASES} >= {"chance", "bad-result", "params", "runtime",
+                                               "ok"}
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
@@ -69,11 +70,17 @@ def test_integrity_fixture(executor: LocalExecutor, path: Path) -> None:
     elif expect == "chance-or-failed":  # stopped by the sandbox, or scored at chance
         assert res.failure_class != "infrastructure", got
         assert accuracy is None or accuracy < CHANCE, got
+    elif expect == "ok":  # an honest learner: scored as it learned
+        assert res.status == "ok" and accuracy is not None and accuracy > 0.5, got
     else:
         assert res.status == "failed" and res.failure_class == expect, got
         assert accuracy is None, got
-    if expect == "params":
-        assert res.metrics["params"] > 3_000_000, got  # counted from the real weights
+    if expect == "params":  # counted from the real weights, whichever side stopped it
+        count = res.metrics.get("params") or float((res.message or "0").split()[0])
+        assert count > 3_000_000, got
+    if path.stem == "forged_counts":  # counted by the auditor from the model's graph
+        assert res.metrics["params"] == 32 * 32 * 48 + 48 + 48 * 10 + 10, got
+        assert res.metrics["flops"] > 50_000, got
     if path.stem == "markup_exception":
         assert "[/]" in (res.message or ""), got  # kept as text; recording neutralises it
     if path.stem == "forged_two_lines":  # one result per candidate; the rest is logged
@@ -142,10 +149,9 @@ def test_a_run_of_poison_pill_seeds_finishes_and_resumes(tmp_path: Path) -> None
     db.close()
     assert len(rows) == 7
     by_seed = {r[0]: r for r in rows if r[0].startswith("seed:")}
-    for name in ("forged_ok_no_metric", "forged_nan_params"):
+    for name in ("forged_ok_no_metric", "forged_nan_params", "forged_with_predictions"):
         assert by_seed[f"seed:{name}"][1:3] == ("failed", "bad-result"), rows
     assert by_seed["seed:markup_exception"][2] == "runtime", rows
-    assert by_seed["seed:forged_with_predictions"][3] < CHANCE, rows
     best = max(r[3] for r in rows if r[3] is not None)
     assert best == by_seed["seed:bare_noargs"][3] or best > 0.5  # the honest one leads
 

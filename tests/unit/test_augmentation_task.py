@@ -11,6 +11,7 @@ import torch
 from nasloop.agents.mutation.spec import Mutation, MutationError
 from nasloop.config import build_config
 from nasloop.data.split_files import CandidateData
+from nasloop.sandbox.audit import GRAPH_FIELD
 from nasloop.sandbox.failures import ContractError
 from nasloop.tasks.augmentation import check_transform, seed_transforms
 from nasloop.tasks.augmentation.augment import AugmentGuard
@@ -52,8 +53,8 @@ def test_the_transform_only_ever_sees_training_batches(monkeypatch: pytest.Monke
     data = _data()
     out = run_augmented(_job(CROP), data)
     assert out["status"] == "ok", out
-    assert "val" in out["outputs"]  # the network predicted the validation inputs ...
-    assert len(seen) == 1 + 3  # ... but the transform saw the dry-run batch and 3 train batches
+    assert GRAPH_FIELD in out  # the trained network came back, for the auditor to predict
+    assert len(seen) == 1 + 3  # the transform saw the dry-run batch and 3 train batches only
     train_rows = {tuple(r.flatten().tolist()[:8]) for r in data.train_x}
     for xb in seen:
         assert not bool((xb == SENTINEL).any())
@@ -100,12 +101,12 @@ def test_a_batch_function_and_a_classic_pil_pipeline_both_train() -> None:
         assert out["status"] == "ok" and out["form"] == form, out
 
 
-def test_same_seed_same_predictions() -> None:
+def test_same_seed_same_network() -> None:
     a = run_augmented(_job(CROP), _data())
     b = run_augmented(_job(CROP), _data())
     c = run_augmented(_job(CROP, seed=5), _data())
-    assert a["outputs"] == b["outputs"]
-    assert a["outputs"] != c["outputs"]
+    assert a[GRAPH_FIELD] == b[GRAPH_FIELD]  # the same trained network
+    assert a[GRAPH_FIELD] != c[GRAPH_FIELD]
 
 
 def test_static_check_and_seeds() -> None:

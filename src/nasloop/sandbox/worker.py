@@ -22,12 +22,12 @@ import sys
 import time
 from typing import Any
 
-from nasloop.sandbox import confine, forkserver, procs
+from nasloop.sandbox import audit, confine, forkserver, procs
 from nasloop.sandbox.classify import classify_exit
 from nasloop.sandbox.failures import FailureClass
 from nasloop.sandbox.zygote import Zygote, ZygoteKey, spawn_zygote, zygote_key
 
-RESULT_CAP = 64 * 2**20  # one result line, outputs included (see sandbox.outputs)
+RESULT_CAP = 256 * 2**20  # one result line, outputs or a model graph included
 LOG_TAIL = 2000
 
 
@@ -80,6 +80,7 @@ class Worker:
         self.in_pidns = os.environ.get("NASLOOP_PIDNS") == "1"
         self.cancelled: set[str] = set()  # tokens cancelled before their job arrived
         self.zygote: Zygote | None = None
+        self.auditor: Zygote | None = None  # pre-forked for the next job's audit
         self.current: Zygote | None = None  # the candidate process of the running job
 
     def send(self, obj: dict[str, Any]) -> None:
@@ -110,14 +111,15 @@ class Worker:
         """Processes cleanup must leave alone: the templates (they never run candidates)."""
         return {self.root.pid, *(t.pid for t in self.templates.values())}
 
-    def cleanup(self) -> None:
+    def cleanup(self, keep: Zygote | None = None) -> None:
         """Kill everything the candidate left: descendants, and in a private pid
         namespace every process but pid 1, this worker and its templates (and any idle
-        zygote)."""
-        if self.zygote is not None:
-            self.zygote.discard()
-            self.zygote = None
-        spared = self.spared()
+        zygote but `keep`, the auditor about to take the candidate's model)."""
+        for idle in (self.zygote, self.auditor):
+            if idle is not None and idle is not keep:
+                idle.discard()
+        self.zygote = self.auditor = None
+        spared = self.spared() | ({keep.pid} if keep is not None else set())
         procs.kill_tree(os.getpid(), spare=spared)
         if self.in_pidns:  # nothing else belongs in this namespace: kill whatever is left
             deadline = time.monotonic() + 20
@@ -149,6 +151,10 @@ class Worker:
         self.current.send(job.model_dump_json())
         result, ignored = self._collect(job, self.current, token)
         tail = _tail(self.current.log_path)
+        if self._audits(job):
+            graph = audit.take_graph(result)
+            if result.get("status") == "ok":
+                result = self._audit(job, result, graph, token)
         if ignored:  # one result per candidate: the first line stands, the rest is logged
             note = (f"nasloop: {ignored} more byte(s) on the result channel after the result "
                     "were ignored")
@@ -156,6 +162,37 @@ class Worker:
         result["log_tail"] = tail
         result["wall_s"] = time.perf_counter() - t0
         return result
+
+    def _audits(self, job: Any) -> bool:
+        audits = getattr(self.runner, "audits", None)
+        return job.op != audit.AUDIT_OP and audits is not None and bool(audits(job))
+
+    def _audit(self, job: Any, result: dict[str, Any], graph: object, token: str
+               ) -> dict[str, Any]:
+        """`result` with outputs and counts from running its model graph in a fresh process
+        (see nasloop.sandbox.audit); the candidate's processes are gone before it starts."""
+        if graph is None:
+            return audit.no_graph(result)
+        auditor = self.auditor
+        self.cleanup(keep=auditor)  # the candidate's processes go first
+        assert self.current is not None
+        self.current.release()
+        self.current = None
+        key = zygote_key(self.runner.data_key(job), job)
+        if auditor is not None and (auditor.key != key or not procs.alive(auditor.pid)):
+            auditor.discard()
+            auditor = None
+        ajob = audit.audit_job(job, graph)
+        try:
+            self.current = auditor or spawn_zygote(key, self.template(job), job, self.slot,
+                                                   warm=False)
+        except Exception as exc:  # noqa: BLE001 - reported, not the candidate's fault
+            return _failed(job, FailureClass.INFRASTRUCTURE, f"audit: {exc}")
+        self.current.send(ajob.model_dump_json())
+        audited, _ = self._collect(ajob, self.current, token)
+        if audited.get("failure_class") == FailureClass.INFRASTRUCTURE.value:
+            return {**audited, "candidate_id": job.candidate_id}
+        return audit.merge(result, audited)
 
     def finish(self) -> None:
         """Kill and reap everything of the last candidate, free its files."""
@@ -169,9 +206,11 @@ class Worker:
     def prefork(self, job: Any) -> None:
         """Have the next candidate process forked now, while idle (from the template that
         holds `job`'s data)."""
+        key = zygote_key(self.runner.data_key(job), job)
         if self.zygote is None:
-            key = zygote_key(self.runner.data_key(job), job)
             self.zygote = spawn_zygote(key, self.template(job), job, self.slot)
+        if self.auditor is None and self._audits(job):
+            self.auditor = spawn_zygote(key, self.template(job), job, self.slot, warm=False)
 
     def take_zygote(self, job: Any) -> Zygote:
         key: ZygoteKey = zygote_key(self.runner.data_key(job), job)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nasloop.sandbox import allocator, procs
+from nasloop.sandbox.audit import AUDIT_OP
 from nasloop.sandbox.failures import FailureClass
 
 ZygoteKey = tuple[Any, str, int, int]  # the runner's data key, device kind, /tmp MiB, threads
@@ -141,9 +142,12 @@ def _stop_alarm() -> None:
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
-def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int) -> Zygote:
+def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int, warm: bool = True
+                 ) -> Zygote:
     """Have `template` (a data template, see forkserver) fork a candidate process for jobs
-    like `job`; it blocks until sent a job. The worker keeps its pipes' other ends."""
+    like `job`; it blocks until sent a job. The worker keeps its pipes' other ends. Without
+    `warm` it skips the warm-up (an auditor's: it trains nothing, and must not take CPU from
+    the candidate it waits behind)."""
     tmp = tempfile.mkdtemp(prefix="nasloop-cand-")
     log_path = os.path.join(tmp, "candidate.log")
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -154,7 +158,8 @@ def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int) -> Zygote:
     job_r, job_w = os.pipe()
     try:
         answer = template.ask({"op": "fork", "tmp": tmp, "tmp_mb": job.tmp_mb,
-                               "device": key[1], "threads": key[3], "slot": slot},
+                               "device": key[1], "threads": key[3], "slot": slot,
+                               "warm": warm},
                               [job_r, result_w, log_fd])
     except BaseException:
         for fd in (result_r, job_w):
@@ -191,7 +196,7 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
         isolation.confine_waiting(tmp, log_fd, str(spec.get("device", "cpu")),
                                   int(spec.get("threads", 1)), owned=[tmp],
                                   slot=int(spec.get("slot", 0)))
-        if spec.get("device") == "cpu":
+        if spec.get("device") == "cpu" and spec.get("warm", True):
             # cheapest and most useful first: a job that arrives early cuts the rest short
             with contextlib.suppress(Exception):
                 _warm_cpu()
@@ -244,7 +249,10 @@ def _candidate(job_json: bytes, runner: Any, data: Any, tmp: str, result_fd: int
 
         torch.set_num_threads(max(job.threads, 1))
         violations = isolation.install_audit_hook([tmp], allow_ctypes=job.device != "cpu")
-        result = runner.run(job, data)
+        if job.op == AUDIT_OP:  # a returned model graph: data, no candidate code
+            result = runner.audit(job, data)
+        else:
+            result = runner.run(job, data)
         if violations and result.get("failure_class") != FailureClass.FORBIDDEN.value:
             result.update(status="failed", failure_class=FailureClass.FORBIDDEN.value,
                           message=f"forbidden operation: {violations[0]}")

@@ -32,7 +32,7 @@ class AugmentationRunner(ImageClassificationRunner):
 
         s = AugmentSettings.model_validate(job.params).train
         return score(raw, read_labels(trusted_dir(job)), s.max_params, test=s.predict_test,
-                     check_only=job.op == CHECK_ONLY)
+                     check_only=job.op == CHECK_ONLY, audited=job.op != CHECK_ONLY)
 
     def preload(self) -> None:
         import torch
@@ -48,6 +48,12 @@ class AugmentationRunner(ImageClassificationRunner):
 
     def run(self, job: EvalJob, data: Any) -> dict[str, Any]:
         return run_augmented(job, data)
+
+    def audit(self, job: EvalJob, data: Any) -> dict[str, Any]:
+        from nasloop.tasks.augmentation.settings import AugmentSettings
+        from nasloop.tasks.image_classification.graph_audit import audit_graph
+
+        return audit_graph(job, data, AugmentSettings.model_validate(job.params).train.predict_test)
 
 
 def run_augmented(job: EvalJob, data: CandidateData) -> dict[str, Any]:
@@ -88,7 +94,7 @@ def run_augmented(job: EvalJob, data: CandidateData) -> dict[str, Any]:
     if job.op == CHECK_ONLY:
         result = run_job(net_job, data)
     else:
-        result = run_job(net_job, data, augment=guard)
+        result = run_job(net_job, data, augment=guard, graph=True)
     result["form"] = out["form"]
     if result.get("status") == "ok" and float(data.val_x.double().sum()) != before:
         result = {**out, "failure_class": FailureClass.FORBIDDEN.value,

@@ -88,7 +88,7 @@ class ImageClassificationRunner:
 
         s = TrainSettings.model_validate(job.params)
         return score(raw, read_labels(trusted_dir(job)), s.max_params, test=s.predict_test,
-                     check_only=job.op == CHECK_ONLY)
+                     check_only=job.op == CHECK_ONLY, audited=job.op != CHECK_ONLY)
 
     # --- sandbox side (the worker and the candidate's process) ------------------------------
     def preload(self) -> None:
@@ -120,4 +120,18 @@ class ImageClassificationRunner:
     def run(self, job: EvalJob, data: Any) -> dict[str, Any]:
         from nasloop.tasks.image_classification.trainer import run_job
 
-        return run_job(job, data)
+        return run_job(job, data, graph=self.audits(job))
+
+    @staticmethod
+    def audits(job: EvalJob) -> bool:
+        """Trained models come back as graphs, predicted with and counted by an auditor
+        (nasloop.sandbox.audit); a check-only job trains nothing and scores nothing."""
+        from nasloop.tasks.image_classification.trainer import CHECK_ONLY
+
+        return job.op != CHECK_ONLY
+
+    def audit(self, job: EvalJob, data: Any) -> dict[str, Any]:
+        """The auditor's side: the returned graph's predictions and counts."""
+        from nasloop.tasks.image_classification.graph_audit import audit_graph
+
+        return audit_graph(job, data, TrainSettings.model_validate(job.params).predict_test)

@@ -1,10 +1,11 @@
 """The trusted side of image classification: what a candidate's predictions score.
 
-Runs outside the sandbox, on the labels the candidate never saw. Everything in the result
-came from the candidate's process and is validated before it is believed: the predictions
-(one integer class per input, in range), the weight shapes (whose sum is the parameter
-count, capped here too). Timings and FLOPs are reported by that process and kept as they are
-(finite values only).
+Runs outside the sandbox, on the labels the candidate never saw. What comes back is
+validated before it is believed: the predictions (one integer class per input, in range)
+and the counts. An audited result (nasloop.sandbox.audit) has its predictions, parameter
+count and FLOPs from the auditor that ran the returned model graph; otherwise (several
+datasets in one job) they are the candidate process's: its predictions and weight shapes.
+Timings are reported by the candidate's process and kept as they are (finite values only).
 """
 
 from __future__ import annotations
@@ -56,11 +57,24 @@ def param_count(raw: dict[str, Any]) -> int:
     return int(sum(math.prod(s) for s in shapes))
 
 
+def audited_counts(raw: dict[str, Any]) -> tuple[int, float]:
+    """(params, FLOPs per sample) the auditor counted."""
+    reported = raw.get("reported")
+    params = reported.get("params") if isinstance(reported, dict) else None
+    flops = reported.get("flops") if isinstance(reported, dict) else None
+    if type(params) is not int or params < 0 or not isinstance(flops, (int, float)) or \
+            not math.isfinite(flops) or flops < 0:
+        raise BadResult("no counts from the audit of the model")
+    return params, float(flops)
+
+
 def score(raw: dict[str, Any], labels: dict[str, np.ndarray], max_params: int,
-          test: bool = False, check_only: bool = False) -> dict[str, Any]:
+          test: bool = False, check_only: bool = False, audited: bool = False
+          ) -> dict[str, Any]:
     """The result with trusted metrics: val_accuracy (and test_accuracy when asked) from the
-    labels, params from the weight shapes (over `max_params`: failure `params`); a
-    `check_only` job scores no predictions."""
+    labels, params (over `max_params`: failure `params`) and, when `audited`, FLOPs from
+    the audit (else params from the weight shapes); a `check_only` job scores no
+    predictions."""
     out = {k: v for k, v in raw.items() if k not in ("outputs", "reported", "metrics")}
     metrics_in = raw.get("metrics") if isinstance(raw.get("metrics"), dict) else {}
     reported = {k: float(v) for k, v in metrics_in.items()
@@ -69,7 +83,11 @@ def score(raw: dict[str, Any], labels: dict[str, np.ndarray], max_params: int,
         return {**out, "metrics": reported}
     classes = int(labels["num_classes"])
     try:
-        params = param_count(raw)
+        if audited:
+            params, flops = audited_counts(raw)
+            reported["flops"] = flops
+        else:
+            params = param_count(raw)
         metrics: dict[str, float] = {**reported, "params": float(params)}
         if params > max_params:
             return {**out, "status": "failed", "failure_class": FailureClass.PARAMS.value,
@@ -90,12 +108,21 @@ def run_in_process(job: Any, splits: Any) -> dict[str, Any]:
     """Train `job` in THIS process on in-memory splits and score it (trusted code only:
     tests, benches; candidates run in the sandbox)."""
     from nasloop.data.split_files import candidate_view
+    from nasloop.sandbox import audit
+    from nasloop.tasks.image_classification.graph_audit import audit_graph
     from nasloop.tasks.image_classification.settings import TrainSettings
     from nasloop.tasks.image_classification.trainer import CHECK_ONLY, run_job
 
-    raw = run_job(job, candidate_view(splits))
+    s = TrainSettings.model_validate(job.params)
+    check_only = job.op == CHECK_ONLY
+    data = candidate_view(splits)
+    raw = run_job(job, data, graph=not check_only)
+    if not check_only:
+        graph = audit.take_graph(raw)
+        if raw.get("status") == "ok":
+            raw = audit.merge(raw, audit_graph(audit.audit_job(job, graph), data,
+                                               s.predict_test))
     labels = {"val": splits.val_y.numpy(), "test": splits.test_y.numpy(),
               "num_classes": np.array(splits.num_classes)}
-    s = TrainSettings.model_validate(job.params)
-    return score(raw, labels, s.max_params, test=s.predict_test,
-                 check_only=job.op == CHECK_ONLY)
+    return score(raw, labels, s.max_params, test=s.predict_test, check_only=check_only,
+                 audited=not check_only)

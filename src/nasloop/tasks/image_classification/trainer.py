@@ -7,6 +7,7 @@ in the caller's process without any isolation.
 
 from __future__ import annotations
 
+import math
 import resource
 import sys
 import time
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nasloop.sandbox.audit import GRAPH_FIELD
 from nasloop.sandbox.classify import CandidateFailure, classify_exception, traceback_tail
 from nasloop.sandbox.failures import FailureClass
 from nasloop.tasks.image_classification.checks import (
@@ -298,6 +300,7 @@ def warm_up() -> None:
     autograd engine starts per-device threads, CUDA's state cannot be forked)."""
     import torch
 
+    from nasloop.sandbox import modelgraph
     from nasloop.tasks.image_classification.contract import detect_form
 
     with torch.random.fork_rng(devices=[]):
@@ -320,25 +323,49 @@ def warm_up() -> None:
                 sched.step()
         predict(model, torch.randn(4, 1, 8, 8), 2, "cpu")
         weight_shapes(model)
+        # the first export in a process costs ~1 s (torch.export's own imports and caches)
+        graph = modelgraph.export_graph(logits_only(model), torch.zeros(4, 1, 8, 8))
+        modelgraph.GraphProgram.load(graph).run(torch.randn(3, 1, 8, 8))
     sys.modules.pop("nasloop_candidate", None)
 
 
 CHECK_ONLY = "check"  # EvalJob.op: stop after the pre-train check (parse .. parameter cap)
+GRAPH_BATCH = 64  # the recorded graph's fixed batch (the auditor pads the last one)
 
 
-def run_job(job: EvalJob, splits: CandidateData, augment: Any = None) -> dict[str, Any]:
-    """Check and train `job` here (only check it when `job.op` is "check"); return
-    EvalResult fields (never raises for the candidate): the predictions on the validation
-    (and, when asked, test) inputs as `outputs`, the weight shapes and timings as
-    `reported`/`metrics`. The accuracy is computed outside (`scoring.score`). `augment`
-    (the augmentation task's) is applied to the training inputs only; it has a `close()`,
-    called before validation."""
+def logits_only(model: Any) -> Any:
+    """`model` wrapped so its forward returns the logits alone (`main_output`): the exported
+    graph has one output."""
     import torch
 
+    class Logits(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: Any) -> Any:
+            return main_output(self.inner(x))
+
+    return Logits(model)
+
+
+def run_job(job: EvalJob, splits: CandidateData, augment: Any = None,
+            graph: bool = False) -> dict[str, Any]:
+    """Check and train `job` here (only check it when `job.op` is "check"); return
+    EvalResult fields (never raises for the candidate): with `graph`, the trained model as
+    data (`modelgraph.export_graph`, under `GRAPH_FIELD`) for the auditor to predict with and
+    count; otherwise the predictions on the validation (and, when asked, test) inputs as
+    `outputs` and the weight shapes as `reported`. Timings go to `metrics`; the accuracy is
+    computed outside (`scoring.score`). `augment` (the augmentation task's) is applied to the
+    training inputs only; it has a `close()`, called before validation."""
+    import torch
+
+    from nasloop.sandbox import modelgraph
     from nasloop.sandbox.outputs import encode
 
     # bound before the candidate's code runs: rebinding module attributes cannot reach them
     trusted_dry, trusted_predict, trusted_shapes = dry_forward, predict, weight_shapes
+    trusted_export = modelgraph.export_graph
     t0 = time.perf_counter()
     out: dict[str, Any] = {"candidate_id": job.candidate_id, "status": "failed"}
     phase = "parse"
@@ -374,13 +401,34 @@ def run_job(job: EvalJob, splits: CandidateData, augment: Any = None) -> dict[st
         train_s = time.perf_counter() - t1
         if augment is not None:
             augment.close()
-        phase = "validation"
-        outputs = {"val": encode(trusted_predict(model, splits.val_x, splits.num_classes,
-                                                 job.device))}
-        if s.predict_test:
-            outputs["test"] = encode(trusted_predict(model, splits.test_x, splits.num_classes,
-                                                     job.device))
-        shapes = trusted_shapes(model)
+        if graph:
+            phase = "export"
+            # the cap again, on shapes read by torch's own getter (a disguised parameter
+            # fools the dry check's count); the auditor counts the graph itself
+            weights = sum(math.prod(shape) for shape in trusted_shapes(model))
+            if weights > s.max_params:
+                raise CandidateFailure(FailureClass.PARAMS,
+                                       f"{weights} parameters > cap {s.max_params}")
+            model.eval()
+            # real inputs: a forward that branches on its data takes its usual path
+            example = splits.train_x[:GRAPH_BATCH].to(job.device)
+            if len(example) < GRAPH_BATCH:
+                example = torch.cat([example, example.new_zeros(
+                    (GRAPH_BATCH - len(example), *example.shape[1:]))])
+            try:
+                exported = trusted_export(logits_only(model), example)
+            except modelgraph.NotExportable as err:
+                raise CandidateFailure(FailureClass.CONTRACT, "the trained model cannot be "
+                                       f"exported as a graph (it is scored from one): {err}"
+                                       ) from None
+        else:
+            phase = "validation"
+            outputs = {"val": encode(trusted_predict(model, splits.val_x, splits.num_classes,
+                                                     job.device))}
+            if s.predict_test:
+                outputs["test"] = encode(trusted_predict(model, splits.test_x,
+                                                         splits.num_classes, job.device))
+            shapes = trusted_shapes(model)
     except BaseException as exc:  # noqa: BLE001 - every candidate failure is classified
         cls, msg = classify_exception(exc, phase)
         if phase == "import" and isinstance(exc, SyntaxError):
@@ -389,8 +437,12 @@ def run_job(job: EvalJob, splits: CandidateData, augment: Any = None) -> dict[st
                    traceback_tail=traceback_tail(exc, code_name=CODE_NAME))
         out["wall_s"] = time.perf_counter() - t0
         return out
-    out.update(status="ok", outputs=outputs, reported={"weights": shapes}, metrics={
+    out.update(status="ok", metrics={
         "params": float(params), "flops": float(flops), "train_s": train_s,
         "epochs": float(epochs), "check_s": check_s, "peak_mem_mb": _peak_mem_mb(job.device)})
+    if graph:
+        out[GRAPH_FIELD] = exported
+    else:
+        out.update(outputs=outputs, reported={"weights": shapes})
     out["wall_s"] = time.perf_counter() - t0
     return out

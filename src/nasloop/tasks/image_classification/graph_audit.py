@@ -1,0 +1,80 @@
+"""The auditor of image classification: a returned model graph's predictions and counts.
+
+Runs in a sandboxed process forked from the data template that never held candidate code
+(nasloop.sandbox.audit); the graph is data (nasloop.sandbox.modelgraph). The labels are not
+here either: the predictions go back and are scored on the trusted side.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nasloop.sandbox.failures import FailureClass
+
+if TYPE_CHECKING:
+    from nasloop.data.split_files import CandidateData
+    from nasloop.sandbox.job import EvalJob
+
+
+def audit_graph(job: EvalJob, data: CandidateData, predict_test: bool) -> dict[str, Any]:
+    """EvalResult fields: the graph's predictions on the validation (and, with
+    `predict_test`, test) inputs as `outputs`; its parameter count and forward FLOPs per
+    sample as `reported`. A graph that cannot be rebuilt or run: `bad-result`."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from nasloop.sandbox.classify import classify_exception
+    from nasloop.sandbox.modelgraph import BadGraph, GraphProgram
+    from nasloop.sandbox.outputs import encode
+
+    out: dict[str, Any] = {"candidate_id": job.candidate_id, "status": "failed"}
+    try:
+        try:
+            program = GraphProgram.load(json.loads(job.code), job.device)
+        except ValueError as err:  # json's and BadGraph's
+            raise BadGraph(str(err)) from None
+        if program.shape[1:] != tuple(data.in_shape[1:]):
+            raise BadGraph(f"the graph takes inputs {program.shape[1:]}, the data has "
+                           f"{tuple(data.in_shape[1:])}")
+        counter = FlopCounterMode(display=False)
+        with torch.no_grad(), counter:
+            outputs = {"val": encode(_predict(program, data.val_x, data.num_classes,
+                                              job.device))}
+            samples = _padded(len(data.val_x), program.batch)
+            if predict_test:
+                outputs["test"] = encode(_predict(program, data.test_x, data.num_classes,
+                                                  job.device))
+                samples += _padded(len(data.test_x), program.batch)
+    except BadGraph as err:
+        out.update(failure_class=FailureClass.BAD_RESULT.value, message=str(err))
+        return out
+    except BaseException as exc:  # noqa: BLE001 - memory and the like: the model's size
+        cls, msg = classify_exception(exc, "audit")
+        out.update(failure_class=cls.value, message=msg)
+        return out
+    flops = counter.get_total_flops() / samples if samples else 0.0
+    out.update(status="ok", outputs=outputs,
+               reported={"params": program.params, "flops": float(flops)})
+    return out
+
+
+def _padded(n: int, batch: int) -> int:
+    """Inputs the graph ran on for `n` real ones (the last batch is padded)."""
+    return -(-n // batch) * batch
+
+
+def _predict(program: Any, x: Any, num_classes: int, device: str) -> np.ndarray:
+    from nasloop.sandbox.modelgraph import BadGraph
+
+    found = []
+    for i in range(0, len(x), program.batch):
+        chunk = x[i:i + program.batch].to(device)
+        out = program.run(chunk)
+        if tuple(out.shape) != (len(chunk), num_classes):
+            raise BadGraph(f"the graph's output shape {tuple(out.shape)} != "
+                           f"{(len(chunk), num_classes)}")
+        found.append(out.argmax(dim=1).cpu().numpy().astype(np.int64))
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)

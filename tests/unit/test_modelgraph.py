@@ -11,7 +11,13 @@ import pytest
 import torch
 from torch import nn
 
-from nasloop.sandbox.modelgraph import BadGraph, GraphProgram, NotExportable, export_graph
+from nasloop.sandbox.classify import CandidateFailure
+from nasloop.sandbox.modelgraph import (
+    BadGraph,
+    GraphProgram,
+    export_graph,
+    same_model,
+)
 from nasloop.sandbox.outputs import encode
 
 
@@ -81,7 +87,7 @@ def test_what_cannot_be_recorded_is_said_in_one_line() -> None:
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return x, x
 
-    with pytest.raises(NotExportable, match="returned tuple"):
+    with pytest.raises(CandidateFailure, match="returned tuple"):
         export_graph(Pair(), torch.zeros(2, 3))
 
 
@@ -147,3 +153,80 @@ def test_a_graph_that_fails_to_run_says_which_operator(exported) -> None:
     conv["args"][1] = 1.5  # a number for the weight
     with pytest.raises(BadGraph, match="convolution failed"):
         GraphProgram.load(broken).run(torch.zeros(2, 1, 8, 8))
+
+
+def _conv_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(4, 1, 3, padding=1)).eval()
+
+
+def test_two_recordings_of_one_model_at_two_sizes_are_the_same_model() -> None:
+    net = _conv_net()
+    small = export_graph(net, torch.rand(2, 1, 8, 8))
+    large = export_graph(net, torch.rand(1, 1, 16, 16))
+    same_model(small, large)  # sizes (whole numbers) may differ
+    rewired = copy.deepcopy(large)
+    last = rewired["values"][-1]
+    last["args"][0] = {"ref": 0}  # the last conv fed the input: a layer skipped
+    with pytest.raises(BadGraph, match="not of the same model"):
+        same_model(small, rewired)
+    other = copy.deepcopy(large)
+    other["values"][1]["tensor"] = encode(np.zeros((4, 1, 3, 3), np.float32))
+    with pytest.raises(BadGraph, match="not of the same model"):
+        same_model(small, other)
+
+
+def test_restoration_refuses_a_latency_recording_that_computes_less() -> None:
+    from nasloop.sandbox.job import EvalJob
+    from nasloop.tasks.restoration.data import RestorationInputs
+    from nasloop.tasks.restoration.graph_audit import audit_graphs
+    from nasloop.tasks.restoration.runner import RUNNER
+    from nasloop.tasks.restoration.settings import RestorationSettings
+
+    net = _conv_net()
+    data = RestorationInputs(torch.rand(4, 1, 8, 8), torch.rand(4, 1, 8, 8),
+                             torch.rand(5, 1, 8, 8), (1, 1, 8, 8))
+    settings = RestorationSettings(latency_size=16)
+    graphs = {"val": export_graph(net, torch.rand(2, 1, 8, 8)),
+              "latency": export_graph(net, torch.rand(1, 1, 16, 16))}
+
+    def audited(g: dict) -> dict:
+        job = EvalJob(candidate_id=1, code=json.dumps(g), runner=RUNNER,
+                      params=settings.model_dump())
+        return audit_graphs(job, data)
+
+    honest = audited(graphs)
+    assert honest["status"] == "ok", honest
+    assert honest["reported"]["params"] == sum(p.numel() for p in net.parameters())
+    assert honest["reported"]["latency_ms"] > 0
+    strided = copy.deepcopy(graphs)
+    for value in strided["latency"]["values"]:
+        if "convolution" in value.get("op", ""):
+            value["args"][3] = [4, 4]  # stride 4 at the latency resolution only
+            value["args"][4] = [0, 0]
+    forged = audited(strided)
+    assert (forged["status"], forged["failure_class"]) == ("failed", "bad-result"), forged
+
+
+@pytest.mark.parametrize(("layers", "why"), [
+    ([nn.Conv2d(1, 1, 3, padding=1), nn.ReLU()], None),
+    ([nn.Conv2d(1, 1, 3, padding=1), nn.Upsample(scale_factor=2), nn.MaxPool2d(2)],
+     "operator MaxPool2d"),
+    ([nn.Conv2d(1, 1, 3, padding=1), nn.Sigmoid()], "operator sigmoid"),
+    ([nn.Conv2d(1, 1, 5, padding=2)], "allowed kernels are 3x3"),
+    ([nn.Upsample(scale_factor=2, mode="bilinear"), nn.Conv2d(1, 1, 3, stride=2, padding=1)],
+     "allowed upsample modes"),
+])
+def test_the_allow_list_is_checked_on_the_recorded_operators(layers, why) -> None:
+    from nasloop.tasks.restoration.hardware import check_recorded
+    from nasloop.tasks.restoration.settings import HardwareLimits
+
+    graph = json.loads(json.dumps(export_graph(nn.Sequential(*layers).eval(),
+                                               torch.rand(2, 1, 8, 8))))
+    program = GraphProgram.load(graph)
+    if why is None:
+        check_recorded(graph, program.stored_shape, HardwareLimits())
+    else:
+        with pytest.raises(CandidateFailure, match=why):
+            check_recorded(graph, program.stored_shape, HardwareLimits())

@@ -6,7 +6,8 @@ graph under `GRAPH_FIELD` instead of predictions. The worker then hands that gra
 process forked from the same data template, as a job with op `AUDIT_OP` whose `code` is the
 graph's JSON (data, never executed); the runner's `audit(job, data, graph)` predicts with
 it and counts it. `merge` builds the one result the trusted side scores: the candidate's
-status, timings and messages, and outputs and counts from the audit only.
+status, timings and messages, and outputs and counts from the audit only. A runner whose
+results nest (one per dataset) has its own `take_graph` and `merge`.
 """
 
 from __future__ import annotations
@@ -48,6 +49,18 @@ def merge(candidate: dict[str, Any], audited: dict[str, Any]) -> dict[str, Any]:
         if field in audited:
             out[field] = audited[field]
     return out
+
+
+def audit_failure(out: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    """`out` as an auditor's failure: a graph that cannot be rebuilt or run (`BadGraph`) is
+    `bad-result`; anything else (memory, a forbidden operator) is classified as usual."""
+    from nasloop.sandbox.classify import classify_exception
+    from nasloop.sandbox.modelgraph import BadGraph
+
+    if isinstance(exc, BadGraph):
+        return {**out, "failure_class": FailureClass.BAD_RESULT.value, "message": str(exc)}
+    cls, msg = classify_exception(exc, "audit")
+    return {**out, "failure_class": cls.value, "message": msg}
 
 
 def no_graph(candidate: dict[str, Any]) -> dict[str, Any]:

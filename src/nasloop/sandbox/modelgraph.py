@@ -65,19 +65,56 @@ def export_graph(model: Any, example: torch.Tensor) -> dict[str, Any]:
     """`model`'s forward on `example` (in eval mode, without gradients), recorded operator
     by operator as a JSON-able dict. Python control flow is followed as it went for
     `example` (the record holds the path taken, like a trace); the batch size is fixed (the
-    auditor pads the last batch). NotExportable, one line, when it cannot be recorded."""
+    auditor pads the last batch). A model that cannot be recorded: failure `contract`."""
     import torch
 
+    from nasloop.sandbox.classify import CandidateFailure
+    from nasloop.sandbox.failures import FailureClass
     from nasloop.sandbox.modelgraph_trace import trace
 
     try:
         with torch.no_grad():
             return trace(model, example)
-    except NotExportable:
-        raise
     except Exception as exc:  # noqa: BLE001 - the candidate's forward, reported as such
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise NotExportable(f"{type(exc).__name__}: {first[:300]}") from None
+        why = first if isinstance(exc, NotExportable) else f"{type(exc).__name__}: {first}"
+        raise CandidateFailure(FailureClass.CONTRACT, "the trained model cannot be recorded "
+                               f"as a graph (it is scored from one): {why[:300]}") from None
+
+
+def example_batch(x: torch.Tensor, n: int) -> torch.Tensor:
+    """The first `n` inputs of `x`, padded with zeros to `n`: what a graph is recorded on."""
+    import torch
+
+    part = x[:n]
+    if len(part) < n:
+        part = torch.cat([part, part.new_zeros((n - len(part), *part.shape[1:]))])
+    return part
+
+
+def same_model(a: object, b: object) -> None:
+    """BadGraph unless records `a` and `b` are the same model seen at two input sizes: the
+    same values in the same order, the same stored tensors and operators, arguments that
+    differ only in whole numbers (sizes)."""
+    va = a.get("values") if isinstance(a, dict) else None
+    vb = b.get("values") if isinstance(b, dict) else None
+    if not isinstance(va, list) or not isinstance(vb, list) or len(va) != len(vb):
+        raise BadGraph("the two recordings are not of the same model (their values differ)")
+    for i, (x, y) in enumerate(zip(va, vb, strict=True)):
+        if not _alike(x, y):
+            raise BadGraph(f"the two recordings are not of the same model (value {i} differs)")
+
+
+def _alike(x: object, y: object) -> bool:
+    if type(x) is int and type(y) is int:
+        return True
+    if isinstance(x, dict) and isinstance(y, dict):
+        if "ref" in x or "tensor" in x:  # the wiring and the weights: exactly alike
+            return x == y
+        return x.keys() == y.keys() and all(_alike(x[k], y[k]) for k in x)
+    if isinstance(x, list) and isinstance(y, list):
+        return len(x) == len(y) and all(_alike(p, q) for p, q in zip(x, y, strict=True))
+    return type(x) is type(y) and x == y
 
 
 # --- the auditor's side ----------------------------------------------------------------------
@@ -142,6 +179,13 @@ class GraphProgram:
             raise BadGraph("the unused parameters' shapes are not lists of sizes")
         params = _count(values, calls) + sum(math.prod(s) for s in unused)
         return cls(batch, tuple(shape), values, inputs[0], calls, output, params)
+
+    def stored_shape(self, index: object) -> tuple[int, ...] | None:
+        """The shape of stored value `index` (None when it is not a stored tensor)."""
+        if type(index) is not int or not 0 <= index < len(self.values):
+            return None
+        found = self.values[index]
+        return tuple(found.shape) if found is not None else None
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """The graph's output for a batch of up to `batch` inputs (padded with zeros; the

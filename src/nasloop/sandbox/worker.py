@@ -82,6 +82,7 @@ class Worker:
         self.zygote: Zygote | None = None
         self.auditor: Zygote | None = None  # pre-forked for the next job's audit
         self.current: Zygote | None = None  # the candidate process of the running job
+        self.done: list[Zygote] = []  # processes of the running job already waited for
 
     def send(self, obj: dict[str, Any]) -> None:
         data = (json.dumps(obj) + "\n").encode()
@@ -111,15 +112,15 @@ class Worker:
         """Processes cleanup must leave alone: the templates (they never run candidates)."""
         return {self.root.pid, *(t.pid for t in self.templates.values())}
 
-    def cleanup(self, keep: Zygote | None = None) -> None:
+    def cleanup(self) -> None:
         """Kill everything the candidate left: descendants, and in a private pid
         namespace every process but pid 1, this worker and its templates (and any idle
-        zygote but `keep`, the auditor about to take the candidate's model)."""
+        zygote)."""
         for idle in (self.zygote, self.auditor):
-            if idle is not None and idle is not keep:
+            if idle is not None:
                 idle.discard()
         self.zygote = self.auditor = None
-        spared = self.spared() | ({keep.pid} if keep is not None else set())
+        spared = self.spared()
         procs.kill_tree(os.getpid(), spare=spared)
         if self.in_pidns:  # nothing else belongs in this namespace: kill whatever is left
             deadline = time.monotonic() + 20
@@ -152,8 +153,8 @@ class Worker:
         result, ignored = self._collect(job, self.current, token)
         tail = _tail(self.current.log_path)
         if self._audits(job):
-            graph = audit.take_graph(result)
-            if result.get("status") == "ok":
+            graph = getattr(self.runner, "take_graph", audit.take_graph)(result)
+            if graph is not None or result.get("status") == "ok":
                 result = self._audit(job, result, graph, token)
         if ignored:  # one result per candidate: the first line stands, the rest is logged
             note = (f"nasloop: {ignored} more byte(s) on the result channel after the result "
@@ -173,10 +174,13 @@ class Worker:
         (see nasloop.sandbox.audit); the candidate's processes are gone before it starts."""
         if graph is None:
             return audit.no_graph(result)
-        auditor = self.auditor
-        self.cleanup(keep=auditor)  # the candidate's processes go first
+        auditor, self.auditor = self.auditor, None
         assert self.current is not None
-        self.current.release()
+        # killed now, torn down and reaped in `finish` (after the result, off its path);
+        # what it left running cannot reach the auditor (not dumpable, its own pipes)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.current.pid, signal.SIGKILL)
+        self.done.append(self.current)
         self.current = None
         key = zygote_key(self.runner.data_key(job), job)
         if auditor is not None and (auditor.key != key or not procs.alive(auditor.pid)):
@@ -192,16 +196,17 @@ class Worker:
         audited, _ = self._collect(ajob, self.current, token)
         if audited.get("failure_class") == FailureClass.INFRASTRUCTURE.value:
             return {**audited, "candidate_id": job.candidate_id}
-        return audit.merge(result, audited)
+        return getattr(self.runner, "merge", audit.merge)(result, audited)
 
     def finish(self) -> None:
         """Kill and reap everything of the last candidate, free its files."""
         try:
             self.cleanup()
         finally:
-            if self.current is not None:
-                self.current.release()
-                self.current = None
+            for zyg in [*self.done, self.current]:
+                if zyg is not None:
+                    zyg.release()
+            self.done, self.current = [], None
 
     def prefork(self, job: Any) -> None:
         """Have the next candidate process forked now, while idle (from the template that

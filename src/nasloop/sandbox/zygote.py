@@ -178,7 +178,7 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
     to the worker, takes its private /tmp while it is still single-threaded, confines itself
     as far as that does not depend on the job (isolation.confine_waiting), warms up (the
     runner's `warm` too, when it has one, until a job arrives), then blocks until the worker
-    sends a job."""
+    sends a job. Without `spec["warm"]` (an auditor's) it only touches its heap."""
     try:
         deadline = time.monotonic() + 10
         while os.getppid() != worker:  # the middle process is exiting
@@ -196,13 +196,14 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
         isolation.confine_waiting(tmp, log_fd, str(spec.get("device", "cpu")),
                                   int(spec.get("threads", 1)), owned=[tmp],
                                   slot=int(spec.get("slot", 0)))
-        if spec.get("device") == "cpu" and spec.get("warm", True):
+        if spec.get("device") == "cpu":
             # cheapest and most useful first: a job that arrives early cuts the rest short
             with contextlib.suppress(Exception):
-                _warm_cpu()
+                if spec.get("warm", True):
+                    _warm_cpu()
                 allocator.prefault_heap(job_r)
                 warm = getattr(runner, "warm", None)
-                if warm is not None:
+                if warm is not None and spec.get("warm", True):
                     _warm_until_job(warm, data, job_r)  # leaves no timer or handler
         gc.freeze()  # the garbage collector leaves the template's heap alone (no copies)
         job_json = _read_all(job_r)

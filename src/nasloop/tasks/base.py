@@ -118,6 +118,12 @@ class TaskRunner(Protocol):
     there does not pay a fresh process's first-use costs; it stops when `waiting()` says a
     job has arrived, and is cut short from outside if it does not.
 
+    A runner that audits (`audits(job)` true for the job) has `run` return the trained model
+    as a graph instead of outputs, and `audit(job, data)` compute the outputs and counts from
+    it in a second sandboxed process that never holds candidate code (nasloop.sandbox.audit;
+    `take_graph` and `merge` there may be overridden by the runner, as several datasets in
+    one job do).
+
     Static methods called on the trusted host, never in the sandbox: `prepare(job,
     sandbox_dir, trusted_dir)` splits the data into what the candidate may see and what
     scores it (`nasloop.sandbox.prepared`); `read_paths(job)` names the host paths the

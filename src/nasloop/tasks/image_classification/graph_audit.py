@@ -12,28 +12,29 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nasloop.sandbox.failures import FailureClass
-
 if TYPE_CHECKING:
     from nasloop.data.split_files import CandidateData
     from nasloop.sandbox.job import EvalJob
 
 
-def audit_graph(job: EvalJob, data: CandidateData, predict_test: bool) -> dict[str, Any]:
-    """EvalResult fields: the graph's predictions on the validation (and, with
-    `predict_test`, test) inputs as `outputs`; its parameter count and forward FLOPs per
-    sample as `reported`. A graph that cannot be rebuilt or run: `bad-result`."""
+def audit_graph(job: EvalJob, data: CandidateData, predict_test: bool,
+                graph: object = None) -> dict[str, Any]:
+    """EvalResult fields: the predictions of `graph` (by default the JSON in `job.code`) on
+    the validation (and, with `predict_test`, test) inputs as `outputs`; its parameter count
+    and forward FLOPs per sample as `reported`. A graph that cannot be rebuilt or run:
+    `bad-result`."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from nasloop.sandbox.classify import classify_exception
+    from nasloop.sandbox.audit import audit_failure
     from nasloop.sandbox.modelgraph import BadGraph, GraphProgram
     from nasloop.sandbox.outputs import encode
 
     out: dict[str, Any] = {"candidate_id": job.candidate_id, "status": "failed"}
     try:
         try:
-            program = GraphProgram.load(json.loads(job.code), job.device)
+            program = GraphProgram.load(json.loads(job.code) if graph is None else graph,
+                                        job.device)
         except ValueError as err:  # json's and BadGraph's
             raise BadGraph(str(err)) from None
         if program.shape[1:] != tuple(data.in_shape[1:]):
@@ -48,13 +49,8 @@ def audit_graph(job: EvalJob, data: CandidateData, predict_test: bool) -> dict[s
                 outputs["test"] = encode(_predict(program, data.test_x, data.num_classes,
                                                   job.device))
                 samples += _padded(len(data.test_x), program.batch)
-    except BadGraph as err:
-        out.update(failure_class=FailureClass.BAD_RESULT.value, message=str(err))
-        return out
-    except BaseException as exc:  # noqa: BLE001 - memory and the like: the model's size
-        cls, msg = classify_exception(exc, "audit")
-        out.update(failure_class=cls.value, message=msg)
-        return out
+    except BaseException as exc:  # noqa: BLE001 - the graph's own doing, never the auditor's
+        return audit_failure(out, exc)
     flops = counter.get_total_flops() / samples if samples else 0.0
     out.update(status="ok", outputs=outputs,
                reported={"params": program.params, "flops": float(flops)})

@@ -1,6 +1,7 @@
 """Several datasets per candidate (`[data] datasets = [...]`): one sandbox job carries every
 dataset, the candidate's process trains it on each in turn (each with its own split and
-input shape), and the trusted side scores each dataset's predictions and combines them.
+input shape) and returns each trained model as a graph; the auditor predicts with each on its
+own dataset, and the trusted side scores each dataset's predictions and combines them.
 
 Why one job and not one per dataset: the task seam stays one job -> one result, so the loop,
 the executors (local, Ray), `eval`, re-evaluations and the archive need no change; the
@@ -17,6 +18,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from nasloop.sandbox.audit import FROM_AUDIT, GRAPH_FIELD, merge, take_graph
 from nasloop.tasks.base import Objective
 from nasloop.tasks.image_classification.settings import DataSpec
 
@@ -186,7 +188,8 @@ class MultiDatasetRunner:
                      "failure_class": "bad-result", "message": "no result"}
             labels = read_labels(trusted_dir(job) / str(i))
             scored[name] = score(r, labels, s.max_params, test=s.predict_test,
-                                 check_only=job.op == CHECK_ONLY)
+                                 check_only=job.op == CHECK_ONLY,
+                                 audited=job.op != CHECK_ONLY)
             if scored[name].get("status") != "ok":
                 break  # the datasets after a failed one never ran
         return combine(scored)
@@ -210,16 +213,79 @@ class MultiDatasetRunner:
 
         kept = {n: getattr(trainer, n) for n in ("dry_forward", "predict", "weight_shapes",
                                                  "run_job")}
+        graph = self.audits(job)
         out: dict[str, Any] = {"candidate_id": job.candidate_id, "status": "ok", "datasets": {}}
+        graphs = {}
         for i, name in enumerate(_names(job)):
             for n, fn in kept.items():
                 setattr(trainer, n, fn)
-            r = kept["run_job"](_sub_job(job, i), data[i])
+            r = kept["run_job"](_sub_job(job, i), data[i], graph=graph)
+            if GRAPH_FIELD in r:
+                graphs[name] = r.pop(GRAPH_FIELD)
             out["datasets"][name] = r
             if r.get("status") != "ok":
                 out["status"] = "failed"
                 break
+        if graphs:
+            out[GRAPH_FIELD] = graphs
         return out
+
+    @staticmethod
+    def audits(job: EvalJob) -> bool:
+        """Each dataset's trained model comes back as a graph (see the single runner)."""
+        from nasloop.tasks.image_classification.trainer import CHECK_ONLY
+
+        return job.op != CHECK_ONLY
+
+    @staticmethod
+    def take_graph(result: dict[str, Any]) -> object:
+        """{dataset: graph} sent by the candidate's process; what it put in the fields only
+        the audit fills, at the top or per dataset, is dropped."""
+        per = result.get("datasets")
+        for r in per.values() if isinstance(per, dict) else []:
+            if isinstance(r, dict):
+                for field in FROM_AUDIT:
+                    r.pop(field, None)
+        return take_graph(result)
+
+    @staticmethod
+    def merge(candidate: dict[str, Any], audited: dict[str, Any]) -> dict[str, Any]:
+        """Each dataset's result with its audit's outputs and counts."""
+        if audited.get("status") != "ok":
+            return merge(candidate, audited)
+        out = dict(candidate)
+        per = dict(out.get("datasets") or {})
+        for name, fields in (audited.get("datasets") or {}).items():
+            if isinstance(per.get(name), dict):
+                per[name] = {**per[name], **{f: fields[f] for f in FROM_AUDIT if f in fields}}
+        out["datasets"] = per
+        return out
+
+    def audit(self, job: EvalJob, data: Any) -> dict[str, Any]:
+        """The auditor's side: each dataset's graph run on that dataset's inputs."""
+        import json
+
+        from nasloop.sandbox.failures import FailureClass
+        from nasloop.tasks.image_classification.graph_audit import audit_graph
+        from nasloop.tasks.image_classification.settings import TrainSettings
+
+        failed = {"candidate_id": job.candidate_id, "status": "failed",
+                  "failure_class": FailureClass.BAD_RESULT.value}
+        try:
+            graphs = json.loads(job.code)
+        except ValueError:
+            graphs = None
+        if not isinstance(graphs, dict):
+            return {**failed, "message": "the model graphs are not one per dataset"}
+        predict_test = TrainSettings.model_validate(job.params).predict_test
+        per = {}
+        for i, name in enumerate(_names(job)):
+            if name in graphs:
+                r = audit_graph(_sub_job(job, i), data[i], predict_test, graphs[name])
+                if r.get("status") != "ok":
+                    return {**r, "message": f"on {name}: {r.get('message')}"}
+                per[name] = {f: r[f] for f in FROM_AUDIT}
+        return {"candidate_id": job.candidate_id, "status": "ok", "datasets": per}
 
 
 def rescore(archive: Archive) -> None:

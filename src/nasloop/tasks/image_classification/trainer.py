@@ -411,16 +411,8 @@ def run_job(job: EvalJob, splits: CandidateData, augment: Any = None,
                                        f"{weights} parameters > cap {s.max_params}")
             model.eval()
             # real inputs: a forward that branches on its data takes its usual path
-            example = splits.train_x[:GRAPH_BATCH].to(job.device)
-            if len(example) < GRAPH_BATCH:
-                example = torch.cat([example, example.new_zeros(
-                    (GRAPH_BATCH - len(example), *example.shape[1:]))])
-            try:
-                exported = trusted_export(logits_only(model), example)
-            except modelgraph.NotExportable as err:
-                raise CandidateFailure(FailureClass.CONTRACT, "the trained model cannot be "
-                                       f"exported as a graph (it is scored from one): {err}"
-                                       ) from None
+            example = modelgraph.example_batch(splits.train_x, GRAPH_BATCH).to(job.device)
+            exported = trusted_export(logits_only(model), example)
         else:
             phase = "validation"
             outputs = {"val": encode(trusted_predict(model, splits.val_x, splits.num_classes,

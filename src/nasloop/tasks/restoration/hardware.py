@@ -102,6 +102,68 @@ def check_allowed(model: nn.Module, limits: HardwareLimits) -> list[UsedOp]:
     return ops
 
 
+# ATen operators (as a recording holds them, `aten.NAME.OVERLOAD`) by the allow-list name
+# they count as; others match an entry spelled alike (`max_pool2d` ~ `MaxPool2d`)
+_ATEN_AS = {"convolution": "Conv2d", "_convolution": "Conv2d", "relu": "ReLU",
+            "add": "add", "mul": "mul", "sub": "sub", "cat": "cat",
+            "upsample_nearest2d": "Upsample", "_upsample_nearest_exact2d": "Upsample",
+            "upsample_bilinear2d": "Upsample", "upsample_bicubic2d": "Upsample",
+            "addmm": "Linear", "mm": "Linear", "hardtanh": "ReLU6",
+            "max_pool2d_with_indices": "MaxPool2d",
+            "_native_batch_norm_legit_no_training": "BatchNorm2d",
+            "native_batch_norm": "BatchNorm2d", "_prelu_kernel": "PReLU"}
+_UPSAMPLE_MODES = {"upsample_nearest2d": "nearest", "_upsample_nearest_exact2d": "nearest-exact",
+                   "upsample_bilinear2d": "bilinear", "upsample_bicubic2d": "bicubic"}
+# moving or making data, no arithmetic on it: allowed under any list
+_PLUMBING = {"view", "_unsafe_view", "reshape", "clone", "t", "expand", "permute", "contiguous",
+             "detach", "alias", "_to_copy", "slice", "select", "unsqueeze", "squeeze",
+             "flatten", "lift_fresh", "lift_fresh_copy", "copy", "zeros", "zeros_like",
+             "empty", "empty_like", "ones", "ones_like", "full", "arange", "split",
+             "split_with_sizes", "chunk", "unbind", "transpose", "as_strided", "getitem"}
+
+
+def _spelled(name: str) -> str:
+    return name.lower().replace("_", "")
+
+
+def recorded_ops(graph: dict[str, Any], shape_of: Any) -> list[UsedOp]:
+    """The operators of a model recording (nasloop.sandbox.modelgraph), in the allow-list's
+    names, plumbing left out; `shape_of(i)` is the shape of stored value i (None for the
+    others), for the kernel size of a convolution."""
+    found = []
+    for value in graph.get("values", []):
+        op = value.get("op") if isinstance(value, dict) else None
+        if not isinstance(op, str):
+            continue
+        name = op.split(".")[1] if op.startswith("aten.") else op
+        base = name.rstrip("_") if name not in _ATEN_AS else name
+        if base in _PLUMBING:
+            continue
+        kernel = mode = None
+        args = value.get("args") or []
+        if _ATEN_AS.get(base) == "Conv2d" and len(args) > 1 and isinstance(args[1], dict):
+            weight = shape_of(args[1].get("ref"))
+            kernel = tuple(weight[2:]) if weight is not None and len(weight) > 2 else None
+            if len(args) > 6 and args[6] is True:
+                base = "ConvTranspose2d"
+        if base in _UPSAMPLE_MODES:
+            mode = _UPSAMPLE_MODES[base]
+        found.append(UsedOp(_ATEN_AS.get(base, base), op, kernel, mode))
+    return found
+
+
+def check_recorded(graph: dict[str, Any], shape_of: Any, limits: HardwareLimits) -> None:
+    """FORBIDDEN naming the first recorded operator outside the allow-list (an operator
+    spelled like an allowed name, `max_pool2d` for `MaxPool2d`, counts as it)."""
+    spelled = {_spelled(n): n for n in limits.allowed_ops}
+    for op in recorded_ops(graph, shape_of):
+        named = op if op.name in limits.allowed_ops else UsedOp(
+            spelled.get(_spelled(op.name), op.name), op.where, op.kernel, op.mode)
+        reason = why_forbidden(named, limits)
+        if reason is not None:
+            raise CandidateFailure(FailureClass.FORBIDDEN, f"{reason} (in the recorded model)")
+
+
 def latency_ms(model: nn.Module, channels: int, size: int, repeats: int = 10) -> float:
     """Median CPU time (ms) of one forward pass of a (1, channels, size, size) image, on the
     threads the process has."""

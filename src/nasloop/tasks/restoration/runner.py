@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from nasloop.tasks.image_classification.runner import ImageClassificationRunner
 from nasloop.tasks.restoration.settings import RestorationData, RestorationSettings
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ class RestorationRunner:
     def hidden_paths(job: EvalJob) -> list[str]:
         """Every copy of the clean images: the prepared cache, the datasets' own files and
         a user teacher file."""
-        from nasloop.tasks.image_classification.runner import ImageClassificationRunner
         from nasloop.tasks.image_classification.settings import DataSpec
 
         spec = _spec(job)
@@ -61,7 +61,8 @@ class RestorationRunner:
 
         where = trusted_dir(job)
         return score(raw, read_targets(where), RestorationSettings.model_validate(job.params),
-                     read_teacher(where), check_only=job.op == CHECK_ONLY)
+                     read_teacher(where), check_only=job.op == CHECK_ONLY,
+                     audited=job.op != CHECK_ONLY)
 
     # --- sandbox side --------------------------------------------------------------------
     def preload(self) -> None:
@@ -80,4 +81,13 @@ class RestorationRunner:
     def run(self, job: EvalJob, data: Any) -> dict[str, Any]:
         from nasloop.tasks.restoration.trainer import run_job
 
-        return run_job(job, data)
+        return run_job(job, data, graph=self.audits(job))
+
+    # trained models come back as graphs, run, counted and timed by an auditor; the same
+    # jobs as image classification's (all but the check before training)
+    audits = staticmethod(ImageClassificationRunner.audits)
+
+    def audit(self, job: EvalJob, data: Any) -> dict[str, Any]:
+        from nasloop.tasks.restoration.graph_audit import audit_graphs
+
+        return audit_graphs(job, data)

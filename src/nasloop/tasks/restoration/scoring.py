@@ -2,9 +2,11 @@
 
 Runs outside the sandbox against the clean validation images the candidate never saw. The
 restored images are validated (present, the clean images' shape, floating point, finite)
-and clipped to [0, 1] (what a display shows) before PSNR and SSIM; the parameter count comes
-from the reported weight shapes and is capped here too. The latency is measured in the
-candidate's process and kept as reported (finite values only), its cap checked again.
+and clipped to [0, 1] (what a display shows) before PSNR and SSIM. An audited result
+(nasloop.sandbox.audit) has its images, parameter count, FLOPs and CPU latency from the
+auditor that ran the returned model graphs; a check-only one its parameter count from the
+reported weight shapes and its latency as the candidate's process measured it. Both caps
+are checked here again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from nasloop.sandbox.failures import FailureClass
 from nasloop.sandbox.outputs import BadOutputs, decode
-from nasloop.tasks.image_classification.scoring import BadResult, param_count
+from nasloop.tasks.image_classification.scoring import BadResult, audited_counts, param_count
 from nasloop.tasks.restoration.metrics import psnr, ssim
 from nasloop.tasks.restoration.settings import RestorationSettings
 
@@ -42,10 +44,21 @@ def restored_images(raw: dict[str, Any], shape: tuple[int, ...]) -> np.ndarray:
     return np.clip(images.astype(np.float32), 0.0, 1.0)
 
 
+def audited_latency(raw: dict[str, Any]) -> float:
+    """The CPU latency (ms) the auditor measured."""
+    reported = raw.get("reported")
+    lat = reported.get("latency_ms") if isinstance(reported, dict) else None
+    if not isinstance(lat, (int, float)) or not math.isfinite(lat) or lat < 0:
+        raise BadResult("no latency from the audit of the model")
+    return float(lat)
+
+
 def score(raw: dict[str, Any], clean: np.ndarray, settings: RestorationSettings,
-          teacher: dict[str, Any] | None = None, check_only: bool = False) -> dict[str, Any]:
-    """The result with trusted metrics: val_psnr (the score), val_ssim, params; with a
-    teacher, its PSNR and the share of it the candidate keeps (`psnr_retained`)."""
+          teacher: dict[str, Any] | None = None, check_only: bool = False,
+          audited: bool = False) -> dict[str, Any]:
+    """The result with trusted metrics: val_psnr (the score), val_ssim, params (and, when
+    `audited`, FLOPs and latency from the audit); with a teacher, its PSNR and the share of
+    it the candidate keeps (`psnr_retained`)."""
     out = {k: v for k, v in raw.items() if k not in ("outputs", "reported", "metrics")}
     metrics_in = raw.get("metrics") if isinstance(raw.get("metrics"), dict) else {}
     reported = {k: float(v) for k, v in metrics_in.items()
@@ -53,7 +66,11 @@ def score(raw: dict[str, Any], clean: np.ndarray, settings: RestorationSettings,
     if raw.get("status") != "ok":
         return {**out, "metrics": reported}
     try:
-        params = param_count(raw)
+        if audited:
+            params, reported["flops"] = audited_counts(raw)
+            reported["latency_ms"] = audited_latency(raw)
+        else:
+            params = param_count(raw)
         metrics: dict[str, float] = {**reported, "params": float(params)}
         if params > settings.max_params:
             return {**out, "status": "failed", "failure_class": FailureClass.PARAMS.value,

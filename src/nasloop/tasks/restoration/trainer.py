@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from nasloop.tasks.restoration.data import RestorationInputs
 
 CHECK_ONLY = "check"
+GRAPH_BATCH = 32  # the recorded graph's fixed batch (the auditor pads the last one)
 
 
 def build_net(module: types.ModuleType, form: str, code: str, in_shape: tuple[int, ...],
@@ -111,11 +112,16 @@ def preload() -> None:
     trainer.preload()
 
 
-def run_job(job: EvalJob, data: RestorationInputs) -> dict[str, Any]:
-    """Check and train `job` here; return EvalResult fields with the restored validation
-    images as `outputs` (PSNR and SSIM are computed outside, `scoring.score`)."""
+def run_job(job: EvalJob, data: RestorationInputs, graph: bool = False) -> dict[str, Any]:
+    """Check and train `job` here; return EvalResult fields: with `graph`, the trained model
+    as data, recorded twice (on validation inputs and on one image at the latency
+    resolution: `GRAPH_FIELD` {"val", "latency"}) for the auditor to restore with, count and
+    time; otherwise the restored validation images as `outputs`. PSNR and SSIM are computed
+    outside (`scoring.score`)."""
     import torch
 
+    from nasloop.sandbox import modelgraph
+    from nasloop.sandbox.audit import GRAPH_FIELD
     from nasloop.sandbox.outputs import encode
     from nasloop.tasks.image_classification.checks import CODE_NAME, load_module, model_prm
     from nasloop.tasks.image_classification.prm import prm_table
@@ -124,8 +130,9 @@ def run_job(job: EvalJob, data: RestorationInputs) -> dict[str, Any]:
     from nasloop.tasks.restoration.hardware import check_allowed, latency_ms
     from nasloop.tasks.restoration.settings import RestorationSettings
 
-    trusted = (dry_forward, check_allowed, latency_ms, restore, weight_shapes, train_net)
-    dry, allowed, latency, restore_, shapes_of, train = trusted
+    trusted = (dry_forward, check_allowed, latency_ms, restore, weight_shapes, train_net,
+               modelgraph.export_graph)
+    dry, allowed, latency, restore_, shapes_of, train, export = trusted
     t0 = time.perf_counter()
     out: dict[str, Any] = {"candidate_id": job.candidate_id, "status": "failed"}
     phase = "parse"
@@ -165,9 +172,18 @@ def run_job(job: EvalJob, data: RestorationInputs) -> dict[str, Any]:
         train(model, data.train_x, data.train_y, epochs=s.epochs, lr=s.lr,
               batch_size=s.batch_size, seed=job.seed, device=job.device)
         metrics.update(train_s=time.perf_counter() - t1, epochs=float(s.epochs))
-        phase = "validation"
-        outputs = {"val": encode(restore_(model, data.val_x, job.device))}
-        shapes = shapes_of(model)
+        if graph:
+            phase = "export"
+            model.eval()
+            example = modelgraph.example_batch(data.val_x, GRAPH_BATCH).to(job.device)
+            graphs = {"val": export(model, example)}
+            model.cpu()
+            graphs["latency"] = export(model, torch.rand(1, in_shape[1], s.latency_size,
+                                                         s.latency_size))
+        else:
+            phase = "validation"
+            outputs = {"val": encode(restore_(model, data.val_x, job.device))}
+            shapes = shapes_of(model)
     except BaseException as exc:  # noqa: BLE001 - every candidate failure is classified
         cls, msg = classify_exception(exc, phase)
         if phase == "import" and isinstance(exc, SyntaxError):
@@ -176,6 +192,10 @@ def run_job(job: EvalJob, data: RestorationInputs) -> dict[str, Any]:
                    traceback_tail=traceback_tail(exc, code_name=CODE_NAME))
         out["wall_s"] = time.perf_counter() - t0
         return out
-    out.update(status="ok", outputs=outputs, reported={"weights": shapes}, metrics=metrics)
+    out.update(status="ok", metrics=metrics)
+    if graph:
+        out[GRAPH_FIELD] = graphs
+    else:
+        out.update(outputs=outputs, reported={"weights": shapes})
     out["wall_s"] = time.perf_counter() - t0
     return out

@@ -176,10 +176,9 @@ class Worker:
             return audit.no_graph(result)
         auditor, self.auditor = self.auditor, None
         assert self.current is not None
-        # killed now, torn down and reaped in `finish` (after the result, off its path);
-        # what it left running cannot reach the auditor (not dumpable, its own pipes)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.current.pid, signal.SIGKILL)
+        # the candidate's processes are killed and torn down in `finish`, after the result
+        # (an honest one waits for that); what they do meanwhile cannot reach the auditor
+        # (not dumpable, its own pipes and mounts) beyond slowing or killing it: its own loss
         self.done.append(self.current)
         self.current = None
         key = zygote_key(self.runner.data_key(job), job)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nasloop.sandbox import allocator, procs
-from nasloop.sandbox.audit import AUDIT_OP
+from nasloop.sandbox.audit import AUDIT_OP, GRAPH_FIELD
 from nasloop.sandbox.failures import FailureClass
 
 ZygoteKey = tuple[Any, str, int, int]  # the runner's data key, device kind, /tmp MiB, threads
@@ -263,6 +263,10 @@ def _candidate(job_json: bytes, runner: Any, data: Any, tmp: str, result_fd: int
         data = json.dumps(result).encode() + b"\n"  # a complete line: the worker answers
         while data:
             data = data[os.write(out, data):]
+        if GRAPH_FIELD in result:
+            # its model now runs in the auditor, pinned to the same CPUs: exiting would tear
+            # this process down there and then; the worker kills it once the result is out
+            time.sleep(job.time_limit_s)
     except BaseException:  # noqa: BLE001 - nothing may escape the child
         code = 70
     finally:

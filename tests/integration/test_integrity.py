@@ -194,3 +194,31 @@ def _hunt_labels_on_disk(executor: LocalExecutor, tmp_path: Path, layout: str) -
     # scored at a constant guess's level (~1/classes), or stopped (torchvision's own library
     # loading is refused in the sandbox on CPU)
     assert res.metrics.get("val_accuracy", 0.0) < 1.5 / classes, res
+
+
+def test_the_built_in_seeds_score_as_they_did_before_the_audit(
+        executor: LocalExecutor, request: pytest.FixtureRequest) -> None:
+    """The audited path (graph recorded, run by the auditor) gives each built-in seed the
+    accuracy, FLOPs and parameter count the candidate's own predictions and weight shapes
+    gave before (the unaudited path, in-process here)."""
+    import torch
+
+    from nasloop.data.loaders import load_dataset
+    from nasloop.data.split_files import candidate_view
+    from nasloop.tasks.image_classification.scoring import score
+    from nasloop.tasks.image_classification.seeds import list_seeds
+    from nasloop.tasks.image_classification.trainer import run_job
+
+    splits = load_dataset("digits", None, 0)
+    labels = {"val": splits.val_y.numpy(), "test": splits.test_y.numpy(),
+              "num_classes": splits.num_classes}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the candidate's process trains (job.threads == 1)
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
+    for name, code in list_seeds().items():
+        job = eval_job(code, epochs=1, time_limit_s=90)
+        before = score(run_job(job, candidate_view(splits)), labels, 2_000_000)
+        now = executor.result(executor.submit(job))
+        assert now.status == "ok", (name, now)
+        for key in ("val_accuracy", "params", "flops"):
+            assert now.metrics[key] == before["metrics"][key], (name, key)

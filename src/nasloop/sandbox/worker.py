@@ -82,7 +82,7 @@ class Worker:
         self.zygote: Zygote | None = None
         self.auditor: Zygote | None = None  # pre-forked for the next job's audit
         self.current: Zygote | None = None  # the candidate process of the running job
-        self.done: list[Zygote] = []  # processes of the running job already waited for
+        self.done: list[Zygote] = []  # the running job's candidate process, once audited
 
     def send(self, obj: dict[str, Any]) -> None:
         data = (json.dumps(obj) + "\n").encode()
@@ -170,8 +170,8 @@ class Worker:
 
     def _audit(self, job: Any, result: dict[str, Any], graph: object, token: str
                ) -> dict[str, Any]:
-        """`result` with outputs and counts from running its model graph in a fresh process
-        (see nasloop.sandbox.audit); the candidate's processes are gone before it starts."""
+        """`result` with outputs and counts from running its model graph in the pre-forked
+        auditor (see nasloop.sandbox.audit)."""
         if graph is None:
             return audit.no_graph(result)
         auditor, self.auditor = self.auditor, None

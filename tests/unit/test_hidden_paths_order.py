@@ -22,3 +22,19 @@ def test_binds_above_a_hidden_path_come_before_its_tmpfs(tmp_path: Path) -> None
 
     assert at("--ro-bind", str(prefix), str(prefix)) < at("--tmpfs", str(data))
     assert at("--tmpfs", str(cache)) < at("--ro-bind", str(prepared), str(prepared))
+
+
+def test_paths_reached_through_a_link_are_bound_where_they_really_are(tmp_path: Path) -> None:
+    """A virtual environment linked into a checkout (bwrap cannot mount onto the link) and
+    a dataset folder reached through a link (hidden where its files are)."""
+    real_venv, real_data = tmp_path / "real-venv", tmp_path / "real-data"
+    for d in (real_venv, real_data):
+        d.mkdir()
+    (tmp_path / "venv").symlink_to(real_venv)
+    (tmp_path / "data").symlink_to(real_data)
+    args = bwrap.bwrap_args("/usr/bin/bwrap", [str(tmp_path / "venv")],
+                            [str(tmp_path / "data")])
+    pairs = {tuple(args[i:i + 3]) for i in range(len(args) - 2)}
+    assert ("--ro-bind", str(real_venv), str(real_venv)) in pairs
+    assert ("--tmpfs", str(real_data)) in {tuple(args[i:i + 2]) for i in range(len(args) - 1)}
+    assert str(tmp_path / "venv") not in args and str(tmp_path / "data") not in args

@@ -111,7 +111,11 @@ def bwrap_args(path: str, read_only: Sequence[str], hidden: Sequence[str] = ()) 
     pid/ipc/uts namespaces, new session, dies with its parent. `hidden` paths (labels,
     datasets) are covered by an empty tmpfs (a file: by /dev/null) after the `read_only`
     binds above them; `read_only` paths inside a hidden one (prepared data) are bound after
-    it, so they stay visible."""
+    it, so they stay visible. Paths reached through a symlink (a virtual environment linked
+    into a checkout) are bound at their real place: bwrap cannot mount onto a link, and the
+    link, visible through the root bind, then leads there."""
+    read_only = [os.path.realpath(p) for p in read_only]
+    hidden = [os.path.realpath(p) for p in hidden]
     args = [
         path, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
         "--tmpfs", "/tmp", "--tmpfs", "/dev/shm", "--unshare-pid", "--unshare-net",

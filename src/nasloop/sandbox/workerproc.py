@@ -74,8 +74,11 @@ class WorkerProcess:
         self._reader = LineReader(self.proc.stdout.fileno())
         ready = self._read(START_TIMEOUT_S)
         if ready is None or "ready" not in ready:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=1)  # what it (or bwrap) said before it died
+            tail = self.stderr_tail()  # read before `kill` closes the file
             self.kill()
-            raise WorkerStartError(f"the sandbox worker did not start: {self.stderr_tail()}")
+            raise WorkerStartError(f"the sandbox worker did not start: {tail}")
 
     def _read(self, timeout: float) -> dict[str, Any] | None:
         """Next JSON line from the worker; None on EOF; TimeoutError when it takes too long."""

@@ -266,6 +266,9 @@ def _candidate(job_json: bytes, runner: Any, data: Any, tmp: str, result_fd: int
         if GRAPH_FIELD in result:
             # its model now runs in the auditor, pinned to the same CPUs: exiting would tear
             # this process down there and then; the worker kills it once the result is out
+            # (a GPU job hands its cached device memory back first: the auditor needs some)
+            if job.device.startswith("cuda"):
+                torch.cuda.empty_cache()
             time.sleep(job.time_limit_s)
     except BaseException:  # noqa: BLE001 - nothing may escape the child
         code = 70

@@ -4,8 +4,8 @@ second sandboxed process that never holds candidate code.
 A runner that audits (`audits(job)` true) has its candidate's process return the model
 graph under `GRAPH_FIELD` instead of predictions. The worker then hands that graph to a fresh
 process forked from the same data template, as a job with op `AUDIT_OP` whose `code` is the
-graph's JSON (data, never executed); the runner's `audit(job, data, graph)` predicts with
-it and counts it. `merge` builds the one result the trusted side scores: the candidate's
+graph's JSON (data, never executed); the runner's `audit(job, data)` predicts with it and
+counts it. `merge` builds the one result the trusted side scores: the candidate's
 status, timings and messages, and outputs and counts from the audit only. A runner whose
 results nest (one per dataset) has its own `take_graph` and `merge`.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from nasloop.sandbox.failures import FailureClass
 
-GRAPH_FIELD = "graph"  # the candidate's result field that carries its exported model
+GRAPH_FIELD = "graph"  # the candidate's result field that carries its recorded model
 AUDIT_OP = "audit"  # EvalJob.op of the auditor's job
 FROM_AUDIT = ("outputs", "reported")  # result fields only the audit may fill
 

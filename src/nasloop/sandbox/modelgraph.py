@@ -35,6 +35,8 @@ import numpy as np
 from nasloop.sandbox.outputs import BadOutputs, decode
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import torch
 
 FORMAT = 1
@@ -186,6 +188,16 @@ class GraphProgram:
             return None
         found = self.values[index]
         return tuple(found.shape) if found is not None else None
+
+    def padded(self, n: int) -> int:
+        """How many inputs the graph runs on for `n` real ones (the last batch is padded)."""
+        return -(-n // self.batch) * self.batch
+
+    def run_batches(self, x: torch.Tensor, device: str) -> Iterator[tuple[Any, Any]]:
+        """(inputs, outputs) of `x` in the graph's batches, each moved to `device`."""
+        for i in range(0, len(x), self.batch):
+            chunk = x[i:i + self.batch].to(device)
+            yield chunk, self.run(chunk)
 
     def run(self, x: torch.Tensor) -> torch.Tensor:
         """The graph's output for a batch of up to `batch` inputs (padded with zeros; the

@@ -32,7 +32,7 @@ class AugmentationRunner(ImageClassificationRunner):
 
         s = AugmentSettings.model_validate(job.params).train
         return score(raw, read_labels(trusted_dir(job)), s.max_params, test=s.predict_test,
-                     check_only=job.op == CHECK_ONLY, audited=job.op != CHECK_ONLY)
+                     check_only=job.op == CHECK_ONLY, audited=AugmentationRunner.audits(job))
 
     def preload(self) -> None:
         import torch

@@ -44,11 +44,11 @@ def audit_graph(job: EvalJob, data: CandidateData, predict_test: bool,
         with torch.no_grad(), counter:
             outputs = {"val": encode(_predict(program, data.val_x, data.num_classes,
                                               job.device))}
-            samples = _padded(len(data.val_x), program.batch)
+            samples = program.padded(len(data.val_x))
             if predict_test:
                 outputs["test"] = encode(_predict(program, data.test_x, data.num_classes,
                                                   job.device))
-                samples += _padded(len(data.test_x), program.batch)
+                samples += program.padded(len(data.test_x))
     except BaseException as exc:  # noqa: BLE001 - the graph's own doing, never the auditor's
         return audit_failure(out, exc)
     flops = counter.get_total_flops() / samples if samples else 0.0
@@ -57,18 +57,11 @@ def audit_graph(job: EvalJob, data: CandidateData, predict_test: bool,
     return out
 
 
-def _padded(n: int, batch: int) -> int:
-    """Inputs the graph ran on for `n` real ones (the last batch is padded)."""
-    return -(-n // batch) * batch
-
-
 def _predict(program: Any, x: Any, num_classes: int, device: str) -> np.ndarray:
     from nasloop.sandbox.modelgraph import BadGraph
 
     found = []
-    for i in range(0, len(x), program.batch):
-        chunk = x[i:i + program.batch].to(device)
-        out = program.run(chunk)
+    for chunk, out in program.run_batches(x, device):
         if tuple(out.shape) != (len(chunk), num_classes):
             raise BadGraph(f"the graph's output shape {tuple(out.shape)} != "
                            f"{(len(chunk), num_classes)}")

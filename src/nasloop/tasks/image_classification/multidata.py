@@ -189,7 +189,7 @@ class MultiDatasetRunner:
             labels = read_labels(trusted_dir(job) / str(i))
             scored[name] = score(r, labels, s.max_params, test=s.predict_test,
                                  check_only=job.op == CHECK_ONLY,
-                                 audited=job.op != CHECK_ONLY)
+                                 audited=MultiDatasetRunner.audits(job))
             if scored[name].get("status") != "ok":
                 break  # the datasets after a failed one never ran
         return combine(scored)
@@ -232,10 +232,9 @@ class MultiDatasetRunner:
 
     @staticmethod
     def audits(job: EvalJob) -> bool:
-        """Each dataset's trained model comes back as a graph (see the single runner)."""
-        from nasloop.tasks.image_classification.trainer import CHECK_ONLY
-
-        return job.op != CHECK_ONLY
+        """Each dataset's trained model comes back as a graph, for the same jobs as with one
+        dataset."""
+        return MultiDatasetRunner._single().audits(job)
 
     @staticmethod
     def take_graph(result: dict[str, Any]) -> object:
@@ -265,18 +264,18 @@ class MultiDatasetRunner:
         """The auditor's side: each dataset's graph run on that dataset's inputs."""
         import json
 
-        from nasloop.sandbox.failures import FailureClass
+        from nasloop.sandbox.audit import audit_failure
+        from nasloop.sandbox.modelgraph import BadGraph
         from nasloop.tasks.image_classification.graph_audit import audit_graph
         from nasloop.tasks.image_classification.settings import TrainSettings
 
-        failed = {"candidate_id": job.candidate_id, "status": "failed",
-                  "failure_class": FailureClass.BAD_RESULT.value}
         try:
             graphs = json.loads(job.code)
         except ValueError:
             graphs = None
         if not isinstance(graphs, dict):
-            return {**failed, "message": "the model graphs are not one per dataset"}
+            return audit_failure({"candidate_id": job.candidate_id, "status": "failed"},
+                                 BadGraph("the model graphs are not one per dataset"))
         predict_test = TrainSettings.model_validate(job.params).predict_test
         per = {}
         for i, name in enumerate(_names(job)):

@@ -88,7 +88,8 @@ class ImageClassificationRunner:
 
         s = TrainSettings.model_validate(job.params)
         return score(raw, read_labels(trusted_dir(job)), s.max_params, test=s.predict_test,
-                     check_only=job.op == CHECK_ONLY, audited=job.op != CHECK_ONLY)
+                     check_only=job.op == CHECK_ONLY,
+                     audited=ImageClassificationRunner.audits(job))
 
     # --- sandbox side (the worker and the candidate's process) ------------------------------
     def preload(self) -> None:

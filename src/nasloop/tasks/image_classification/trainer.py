@@ -323,7 +323,7 @@ def warm_up() -> None:
                 sched.step()
         predict(model, torch.randn(4, 1, 8, 8), 2, "cpu")
         weight_shapes(model)
-        # the first export in a process costs ~1 s (torch.export's own imports and caches)
+        # the first recording in a process costs ~0.9 s (the dispatch mode's imports)
         graph = modelgraph.export_graph(logits_only(model), torch.zeros(4, 1, 8, 8))
         modelgraph.GraphProgram.load(graph).run(torch.randn(3, 1, 8, 8))
     sys.modules.pop("nasloop_candidate", None)

@@ -12,7 +12,6 @@ restored ones go back and are scored on the trusted side.
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
     from nasloop.sandbox.job import EvalJob
     from nasloop.tasks.restoration.data import RestorationInputs
 
-LATENCY_REPEATS = 10  # timed forwards (after two untimed), as the candidate's check does
 FLOPS_SLACK = 0.9  # the latency recording may count this share of the scored one's per pixel
 
 
@@ -35,7 +33,7 @@ def audit_graphs(job: EvalJob, data: RestorationInputs) -> dict[str, Any]:
     from nasloop.sandbox.audit import audit_failure
     from nasloop.sandbox.modelgraph import BadGraph, GraphProgram, same_model
     from nasloop.sandbox.outputs import encode
-    from nasloop.tasks.restoration.hardware import check_recorded
+    from nasloop.tasks.restoration.hardware import check_recorded, median_ms
     from nasloop.tasks.restoration.settings import RestorationSettings
 
     s = RestorationSettings.model_validate(job.params)
@@ -59,7 +57,7 @@ def audit_graphs(job: EvalJob, data: RestorationInputs) -> dict[str, Any]:
         counter = FlopCounterMode(display=False)
         with torch.no_grad(), counter:
             images = _restore(val, data.val_x, job.device)
-        padded = -(-len(data.val_x) // val.batch) * val.batch
+        padded = val.padded(len(data.val_x))
         flops = counter.get_total_flops() / padded if padded else 0.0
         x = torch.rand(1, data.in_shape[1], side, side)
         counter = FlopCounterMode(display=False)
@@ -71,7 +69,7 @@ def audit_graphs(job: EvalJob, data: RestorationInputs) -> dict[str, Any]:
         per_pixel = flops / (val.shape[2] * val.shape[3])
         if counter.get_total_flops() < FLOPS_SLACK * per_pixel * side * side:
             raise BadGraph("the latency recording computes less per pixel than the scored one")
-        latency = _latency_ms(lat, x)
+        latency, _ = median_ms(lat.run, x)
     except BaseException as exc:  # noqa: BLE001 - the graph's own doing, never the auditor's
         return audit_failure(out, exc)
     out.update(status="ok", outputs={"val": encode(images)},
@@ -83,26 +81,10 @@ def _restore(program: Any, x: Any, device: str) -> np.ndarray:
     from nasloop.sandbox.modelgraph import BadGraph
 
     found = []
-    for i in range(0, len(x), program.batch):
-        chunk = x[i:i + program.batch].to(device)
-        out = program.run(chunk)
+    for chunk, out in program.run_batches(x, device):
         if tuple(out.shape) != tuple(chunk.shape):
             raise BadGraph(f"the graph's output shape {tuple(out.shape)} != input shape "
                            f"{tuple(chunk.shape)}")
         found.append(out.float().cpu().numpy())
     return np.concatenate(found) if found else np.zeros((0, *x.shape[1:]), np.float32)
 
-
-def _latency_ms(program: Any, x: Any) -> float:
-    """Median CPU time (ms) of one run of `program` on `x`, on the threads this process has."""
-    import torch
-
-    times = []
-    with torch.no_grad():
-        for i in range(LATENCY_REPEATS + 2):
-            t0 = time.perf_counter()
-            program.run(x)
-            if i >= 2:
-                times.append(time.perf_counter() - t0)
-    times.sort()
-    return 1000 * times[len(times) // 2]

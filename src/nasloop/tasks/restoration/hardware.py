@@ -164,23 +164,36 @@ def check_recorded(graph: dict[str, Any], shape_of: Any, limits: HardwareLimits)
             raise CandidateFailure(FailureClass.FORBIDDEN, f"{reason} (in the recorded model)")
 
 
-def latency_ms(model: nn.Module, channels: int, size: int, repeats: int = 10) -> float:
+LATENCY_REPEATS = 10  # timed forwards, after two untimed ones
+
+
+def median_ms(forward: Any, x: Any, repeats: int = LATENCY_REPEATS) -> tuple[float, Any]:
+    """(median CPU time in ms of `forward(x)` over `repeats` runs after two warm-up runs, on
+    the threads the process has; the last output)."""
+    import torch
+
+    times = []
+    with torch.no_grad():
+        for i in range(repeats + 2):
+            t0 = time.perf_counter()
+            out = forward(x)
+            if i >= 2:
+                times.append(time.perf_counter() - t0)
+    times.sort()
+    return 1000 * times[len(times) // 2], out
+
+
+def latency_ms(model: nn.Module, channels: int, size: int, repeats: int = LATENCY_REPEATS
+               ) -> float:
     """Median CPU time (ms) of one forward pass of a (1, channels, size, size) image, on the
     threads the process has."""
     import torch
 
     x = torch.rand(1, channels, size, size)
     model.eval()
-    times = []
-    with torch.no_grad():
-        for i in range(repeats + 2):
-            t0 = time.perf_counter()
-            out = model(x)
-            if i >= 2:  # two warm-up passes
-                times.append(time.perf_counter() - t0)
+    lat, out = median_ms(model, x, repeats)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(x.shape):
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise CandidateFailure(FailureClass.SHAPE, f"at the latency resolution {size}x{size} "
                                f"the output is {got}, not {tuple(x.shape)}")
-    times.sort()
-    return 1000 * times[len(times) // 2]
+    return lat

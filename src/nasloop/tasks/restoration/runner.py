@@ -62,7 +62,7 @@ class RestorationRunner:
         where = trusted_dir(job)
         return score(raw, read_targets(where), RestorationSettings.model_validate(job.params),
                      read_teacher(where), check_only=job.op == CHECK_ONLY,
-                     audited=job.op != CHECK_ONLY)
+                     audited=RestorationRunner.audits(job))
 
     # --- sandbox side --------------------------------------------------------------------
     def preload(self) -> None:

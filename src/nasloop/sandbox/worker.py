@@ -238,6 +238,9 @@ class Worker:
         if timed_out:
             return _failed(job, FailureClass.TIMEOUT,
                            f"wall-clock limit of {job.time_limit_s:g} s exceeded; killed"), 0
+        if len(data) >= RESULT_CAP and b"\n" not in data:
+            return _failed(job, FailureClass.OUTPUT_TOO_LARGE,
+                           f"its result is larger than {RESULT_CAP // 2**20} MiB"), 0
         if data:
             first, _, rest = data.partition(b"\n")
             try:
@@ -257,7 +260,7 @@ class Worker:
         cancelled. A child that is still alive afterwards is left to `cleanup`."""
         deadline = time.monotonic() + limit
         pidfd = os.pidfd_open(pid)
-        data = b""
+        data = bytearray()  # grows in place: a long line is not copied per chunk
         status: int | None = None
         timed_out = cancelled = False
         pipe_open = True
@@ -273,8 +276,9 @@ class Worker:
                 if read_fd in ready:
                     chunk = os.read(read_fd, 65536)
                     pipe_open = bool(chunk)
-                    if len(data) < RESULT_CAP:
-                        data += chunk
+                    data += chunk
+                    if len(data) >= RESULT_CAP:  # no line this long is a result: stop here
+                        break
                 if 0 in ready:
                     self.reader.fill()
                     stdin_open = not self.reader.eof
@@ -291,7 +295,7 @@ class Worker:
                         data += chunk
         finally:
             os.close(pidfd)
-        return data, status, timed_out, cancelled
+        return bytes(data), status, timed_out, cancelled
 
 
 def _failed(job: Any, cls: FailureClass, msg: str) -> dict[str, Any]:

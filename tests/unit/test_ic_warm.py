@@ -1,5 +1,6 @@
 """The trusted warm-up of a waiting candidate process: both networks train on any image
-shape, and a candidate trains exactly as it would without the warm-up."""
+shape, and a candidate trains exactly as it would without the warm-up. The auditor's
+warm-up audits a graph the worker recorded once, and a graph audits the same after it."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import torch
 
 from nasloop.data.loaders import load_dataset
 from nasloop.data.split_files import CandidateData, candidate_view
+from nasloop.sandbox.audit import audit_job, take_graph
 from nasloop.sandbox.outputs import decode
 from nasloop.tasks.image_classification import warm
+from nasloop.tasks.image_classification.graph_audit import audit_graph
 from nasloop.tasks.image_classification.jobs import eval_job
 from nasloop.tasks.image_classification.seeds import seed_source
 from nasloop.tasks.image_classification.trainer import run_job
-from nasloop.tasks.image_classification.warm import BARE_NET, LEMUR_NET, warm_process
+from nasloop.tasks.image_classification.warm import BARE_NET, LEMUR_NET, warm_auditor, warm_process
 
 
 def _random_data(channels: int, side: int) -> CandidateData:
@@ -69,3 +72,48 @@ def test_warming_stops_between_networks_once_a_job_waits(
     before = warm.trained
     warm_process(_random_data(1, 8), waiting=lambda: bool(ran))
     assert ran == [LEMUR_NET] and warm.trained == before + 1
+
+
+def test_the_auditor_warm_up_audits_a_graph_recorded_once() -> None:
+    torch.manual_seed(7)
+    rng = torch.get_rng_state()
+    warm.prepare_audit_warm_up()
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert "nasloop_candidate" not in sys.modules
+    before = warm.audited
+    warm_auditor()
+    warm_auditor()
+    assert warm.audited == before + 2
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert "nasloop_candidate" not in sys.modules
+
+
+def test_the_worker_records_the_auditor_warm_up_graph(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(warm, "_audit_warm_up", None)
+    before = warm.audited
+    warm_auditor()  # nothing recorded: nothing to audit
+    assert warm.audited == before
+    warm.preload()
+    warm_auditor()
+    assert warm.audited == before + 1
+
+
+def test_the_auditor_warm_up_is_skipped_once_a_job_waits() -> None:
+    warm.prepare_audit_warm_up()
+    before = warm.audited
+    warm_auditor(waiting=lambda: True)
+    assert warm.audited == before
+
+
+def test_a_graph_audits_the_same_after_the_auditor_warm_up() -> None:
+    data = candidate_view(load_dataset("digits", None, 0))
+    job = eval_job(seed_source("lenet"), epochs=1)
+    trained = run_job(job, data, graph=True)
+    ajob = audit_job(job, take_graph(trained))
+    cold = audit_graph(ajob, data, predict_test=False)
+    warm.prepare_audit_warm_up()
+    warm_auditor()
+    warmed = audit_graph(ajob, data, predict_test=False)
+    assert cold["status"] == warmed["status"] == "ok"
+    assert cold["reported"] == warmed["reported"]
+    assert np.array_equal(decode(cold["outputs"]["val"]), decode(warmed["outputs"]["val"]))

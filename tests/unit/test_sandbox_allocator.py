@@ -1,6 +1,7 @@
 """The candidate processes' allocator and warm-up: the worker starts with the malloc
 settings, and a pre-forked process warms its heap and runs the runner's warm-up only while no
-job is waiting (cut short when one arrives)."""
+job is waiting (cut short when one arrives); an auditor's process runs the runner's audit
+warm-up instead."""
 
 from __future__ import annotations
 
@@ -112,3 +113,44 @@ def test_a_warm_up_is_cut_short_when_its_job_arrives() -> None:
     assert calls == ["start"]  # never "finished": cut short, not run to its end
     assert signal.getsignal(signal.SIGALRM) == signal.SIG_DFL
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+class _Runner:
+    """A runner whose warm-ups say which of them ran."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def warm(self, data: object, waiting) -> None:  # type: ignore[no-untyped-def]
+        self.calls.append("warm")
+
+    def warm_audit(self, data: object, waiting) -> None:  # type: ignore[no-untyped-def]
+        self.calls.append(f"warm_audit waiting={waiting()}")
+
+
+def test_an_auditors_process_runs_the_runners_audit_warm_up(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    touched: list[int] = []
+    monkeypatch.setattr(allocator, "prefault_heap", lambda fd: touched.append(fd))
+    runner = _Runner()
+    r, w = os.pipe()
+    try:
+        zygote._warm_auditor(runner, None, r)
+    finally:
+        os.close(r)
+        os.close(w)
+    assert runner.calls == ["warm_audit waiting=False"]  # never the candidate's warm-up
+    assert touched == []  # nor its heap touch: an audit allocates little
+
+
+def test_an_auditors_warm_up_is_skipped_when_its_job_waits() -> None:
+    runner = _Runner()
+    r, w = os.pipe()
+    os.write(w, b'{"job": 1}\n')
+    try:
+        zygote._warm_auditor(runner, None, r)
+        zygote._warm_auditor(object(), None, r)  # a runner without one: nothing to run
+    finally:
+        os.close(r)
+        os.close(w)
+    assert runner.calls == []

@@ -188,7 +188,7 @@ class Worker:
         ajob = audit.audit_job(job, graph)
         try:
             self.current = auditor or spawn_zygote(key, self.template(job), job, self.slot,
-                                                   warm=False)
+                                                   auditor=True)
         except Exception as exc:  # noqa: BLE001 - reported, not the candidate's fault
             return _failed(job, FailureClass.INFRASTRUCTURE, f"audit: {exc}")
         self.current.send(ajob.model_dump_json())
@@ -214,7 +214,7 @@ class Worker:
         if self.zygote is None:
             self.zygote = spawn_zygote(key, self.template(job), job, self.slot)
         if self.auditor is None and self._audits(job):
-            self.auditor = spawn_zygote(key, self.template(job), job, self.slot, warm=False)
+            self.auditor = spawn_zygote(key, self.template(job), job, self.slot, auditor=True)
 
     def take_zygote(self, job: Any) -> Zygote:
         key: ZygoteKey = zygote_key(self.runner.data_key(job), job)

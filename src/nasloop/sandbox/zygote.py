@@ -5,7 +5,9 @@ The worker has the next candidate process forked while it is idle (between jobs)
 forked from a template that never saw a job (nasloop.sandbox.forkserver), takes a private
 /tmp, warms up (the runner's trusted `warm`, cut short when the job arrives), and waits,
 with no candidate code loaded, until the worker writes it a job; then it confines itself,
-runs the task runner, writes its result and exits.
+runs the task runner, writes its result and exits. An auditor's process (which runs a
+returned model graph, nasloop.sandbox.audit) warms up with the runner's `warm_audit`
+instead.
 """
 
 from __future__ import annotations
@@ -102,6 +104,17 @@ def _warm_cpu() -> None:
             model.eval()(torch.randn(2, 1, 8, 8)).argmax(1)
 
 
+def _warm_auditor(runner: Any, data: Any, job_fd: int) -> None:
+    """Run the runner's `warm_audit(data, waiting)`: a trusted model's audit, so that the
+    pages and lazily made state the audit path touches are this process's own before the
+    graph arrives (a fresh fork paid 5-15 ms more per audit, measured). It must be short:
+    no timer cuts it (an interrupt could leave one of its dispatch modes pushed), it only
+    stops between its steps when `waiting()`. No heap touch: an audit allocates little."""
+    warm = getattr(runner, "warm_audit", None)
+    if warm is not None and not allocator.job_waiting(job_fd):
+        warm(data, lambda: allocator.job_waiting(job_fd))
+
+
 class _JobArrived(Exception):
     """Raised into a waiting process's warm-up when its job arrives: the job goes first."""
 
@@ -142,12 +155,11 @@ def _stop_alarm() -> None:
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
 
 
-def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int, warm: bool = True
+def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int, auditor: bool = False
                  ) -> Zygote:
     """Have `template` (a data template, see forkserver) fork a candidate process for jobs
-    like `job`; it blocks until sent a job. The worker keeps its pipes' other ends. Without
-    `warm` it skips the warm-up (an auditor's: it trains nothing, and must not take CPU from
-    the candidate it waits behind)."""
+    like `job` (with `auditor`, an auditor's process for their audits); it blocks until
+    sent a job. The worker keeps its pipes' other ends."""
     tmp = tempfile.mkdtemp(prefix="nasloop-cand-")
     log_path = os.path.join(tmp, "candidate.log")
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -159,7 +171,7 @@ def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int, warm: bool 
     try:
         answer = template.ask({"op": "fork", "tmp": tmp, "tmp_mb": job.tmp_mb,
                                "device": key[1], "threads": key[3], "slot": slot,
-                               "warm": warm},
+                               "auditor": auditor},
                               [job_r, result_w, log_fd])
     except BaseException:
         for fd in (result_r, job_w):
@@ -178,7 +190,8 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
     to the worker, takes its private /tmp while it is still single-threaded, confines itself
     as far as that does not depend on the job (isolation.confine_waiting), warms up (the
     runner's `warm` too, when it has one, until a job arrives), then blocks until the worker
-    sends a job. Without `spec["warm"]` (an auditor's) it only touches its heap."""
+    sends a job. An auditor's (`spec["auditor"]`) runs the runner's `warm_audit` instead:
+    it trains nothing, and its warm-up is short."""
     try:
         deadline = time.monotonic() + 10
         while os.getppid() != worker:  # the middle process is exiting
@@ -199,12 +212,14 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
         if spec.get("device") == "cpu":
             # cheapest and most useful first: a job that arrives early cuts the rest short
             with contextlib.suppress(Exception):
-                if spec.get("warm", True):
+                if spec.get("auditor"):
+                    _warm_auditor(runner, data, job_r)
+                else:
                     _warm_cpu()
-                allocator.prefault_heap(job_r)
-                warm = getattr(runner, "warm", None)
-                if warm is not None and spec.get("warm", True):
-                    _warm_until_job(warm, data, job_r)  # leaves no timer or handler
+                    allocator.prefault_heap(job_r)
+                    warm = getattr(runner, "warm", None)
+                    if warm is not None:
+                        _warm_until_job(warm, data, job_r)  # leaves no timer or handler
         gc.freeze()  # the garbage collector leaves the template's heap alone (no copies)
         job_json = _read_all(job_r)
         if not job_json.strip():

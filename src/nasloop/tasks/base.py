@@ -122,7 +122,8 @@ class TaskRunner(Protocol):
     as a graph instead of outputs, and `audit(job, data)` compute the outputs and counts from
     it in a second sandboxed process that never holds candidate code (nasloop.sandbox.audit;
     `take_graph` and `merge` there may be overridden by the runner, as several datasets in
-    one job do).
+    one job do). Its `warm_audit(data, waiting)` (optional) is the auditor's process's
+    trusted warm-up while it waits, stopping between its steps once `waiting()`.
 
     Static methods called on the trusted host, never in the sandbox: `prepare(job,
     sandbox_dir, trusted_dir)` splits the data into what the candidate may see and what

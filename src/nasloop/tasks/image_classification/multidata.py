@@ -23,6 +23,7 @@ from nasloop.tasks.base import Objective
 from nasloop.tasks.image_classification.settings import DataSpec
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from nasloop.config import Config, DataConfig
@@ -197,6 +198,10 @@ class MultiDatasetRunner:
     # --- sandbox side -----------------------------------------------------------------------
     def preload(self) -> None:
         self._single()().preload()
+
+    def warm_audit(self, data: Any, waiting: Callable[[], bool]) -> None:
+        """Warm a waiting auditor's process on the first dataset (warm.warm_auditor)."""
+        self._single()().warm_audit(data[0], waiting)
 
     def data_key(self, job: EvalJob) -> tuple[Any, ...]:
         return (job.data.get("prepared"),)

@@ -110,6 +110,12 @@ class ImageClassificationRunner:
 
         warm_process(data, waiting)
 
+    def warm_audit(self, data: Any, waiting: Callable[[], bool]) -> None:
+        """Trusted warm-up of a waiting auditor's process (see `warm.warm_auditor`)."""
+        from nasloop.tasks.image_classification.warm import warm_auditor
+
+        warm_auditor(waiting)
+
     def data_key(self, job: EvalJob) -> tuple[Any, ...]:
         return (job.data.get("prepared"),)
 

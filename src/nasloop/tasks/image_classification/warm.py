@@ -11,6 +11,9 @@ covering the layers and operations candidates use most. That is the process's ow
 from before any job: nothing crosses from one candidate to the next. The RNG state is kept,
 so a candidate trains exactly as it would without the warm-up; and the job never waits for
 it (see nasloop.sandbox.zygote: it stops when the job arrives).
+
+An auditor's waiting process (nasloop.sandbox.audit) is warmed for its own work: it audits
+a graph of one warm-up network, untrained, recorded once in the worker (`warm_auditor`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 
 WARM_SAMPLES = 64  # training and validation inputs per warm-up run (two batches of 32)
 trained = 0  # warm-up networks trained in this process so far (what tests look at)
+audited = 0  # warm-up networks audited in this process so far (warm_auditor)
 
 LEMUR_NET = '''
 import torch
@@ -101,9 +105,65 @@ class Net(nn.Module):
 '''
 
 
+AUDIT_WARM_SHAPE = (1, 8, 8)  # the auditor's warm-up graph's inputs: any shape warms the path
+AUDIT_WARM_CLASSES = 10
+_audit_warm_up: tuple[str, CandidateData] | None = None  # (audit job JSON, its inputs)
+
+
+def prepare_audit_warm_up() -> None:
+    """Record the auditor's warm-up graph once, in the worker (`preload`): LEMUR_NET,
+    untrained, on random inputs of `AUDIT_WARM_SHAPE`. Waiting auditor processes inherit it
+    and only audit it (`warm_auditor`): an auditor never records, so neither does its
+    warm-up. Leaves the RNG state and loaded modules as they were."""
+    global _audit_warm_up
+    import torch
+
+    from nasloop.data.split_files import CandidateData
+    from nasloop.sandbox import audit, modelgraph
+    from nasloop.tasks.image_classification.checks import build_model, load_module
+    from nasloop.tasks.image_classification.jobs import eval_job
+    from nasloop.tasks.image_classification.trainer import GRAPH_BATCH, logits_only
+
+    shape = (GRAPH_BATCH, *AUDIT_WARM_SHAPE)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = build_model(load_module(LEMUR_NET), "lemur", LEMUR_NET, shape,
+                                AUDIT_WARM_CLASSES, {}, "cpu").eval()
+            x = torch.randn(shape)
+            graph = modelgraph.export_graph(logits_only(model), x)
+    finally:
+        sys.modules.pop("nasloop_candidate", None)
+        linecache.cache.pop(CODE_NAME, None)
+    job = audit.audit_job(eval_job(LEMUR_NET, epochs=1), graph).model_dump_json()
+    none = x[:0]
+    _audit_warm_up = (job, CandidateData("audit warm-up", none, torch.zeros(0, dtype=torch.long),
+                                         x, none, shape, AUDIT_WARM_CLASSES))
+
+
+def warm_auditor(waiting: Callable[[], bool] = lambda: False) -> None:
+    """Audit the warm-up graph (`prepare_audit_warm_up`) as an auditor's process audits a
+    candidate's: the job read, the graph rebuilt, predicted with and counted by
+    graph_audit.audit_graph. A waiting auditor's process does this (nasloop.sandbox.zygote)
+    unless `waiting()`, so that the pages and lazily made state the audit path touches are
+    its own before the candidate's graph arrives."""
+    global audited
+    if _audit_warm_up is None or waiting():
+        return
+    from nasloop.sandbox.job import EvalJob
+    from nasloop.tasks.image_classification.graph_audit import audit_graph
+
+    raw, inputs = _audit_warm_up
+    if audit_graph(EvalJob.model_validate_json(raw), inputs, predict_test=False)["status"] == "ok":
+        audited += 1
+
+
 def preload() -> None:
-    """Import what `warm_process` needs (in the worker, so that no waiting process does)."""
+    """Import what `warm_process` needs and record the auditor's warm-up graph (in the
+    worker, so that no waiting process does)."""
     from nasloop.tasks.image_classification import jobs, trainer  # noqa: F401
+
+    prepare_audit_warm_up()
 
 
 def warm_process(data: CandidateData, waiting: Callable[[], bool] = lambda: False) -> None:

@@ -130,8 +130,8 @@ class _Runner:
 
 def test_an_auditors_process_runs_the_runners_audit_warm_up(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    touched: list[int] = []
-    monkeypatch.setattr(allocator, "prefault_heap", lambda fd: touched.append(fd))
+    touched: list[tuple[int, int]] = []
+    monkeypatch.setattr(allocator, "prefault_heap", lambda fd, mb: touched.append((fd, mb)))
     runner = _Runner()
     r, w = os.pipe()
     try:
@@ -140,7 +140,8 @@ def test_an_auditors_process_runs_the_runners_audit_warm_up(
         os.close(r)
         os.close(w)
     assert runner.calls == ["warm_audit waiting=False"]  # never the candidate's warm-up
-    assert touched == []  # nor its heap touch: an audit allocates little
+    assert touched == [(r, allocator.AUDIT_PREFAULT_MB)]  # and less heap than a trainer's
+    assert allocator.AUDIT_PREFAULT_MB < allocator.PREFAULT_MB
 
 
 def test_an_auditors_warm_up_is_skipped_when_its_job_waits() -> None:

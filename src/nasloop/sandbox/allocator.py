@@ -25,6 +25,7 @@ MALLOC_ENV = {
     "MALLOC_ARENA_MAX": "4",
 }
 PREFAULT_MB = 192  # below the mmap threshold, so it is heap memory and stays after free
+AUDIT_PREFAULT_MB = 32  # an auditor's: it holds a batch's activations, never training's
 # address space the warm heap holds, free, for the candidate: its RLIMIT_AS grows by this
 # much so that the warm-up does not eat into the room it has for threads and mappings
 HEAP_HELD = PREFAULT_MB * 2**20 + TOP_PAD

@@ -105,11 +105,12 @@ def _warm_cpu() -> None:
 
 
 def _warm_auditor(runner: Any, data: Any, job_fd: int) -> None:
-    """Run the runner's `warm_audit(data, waiting)`: a trusted model's audit, so that the
-    pages and lazily made state the audit path touches are this process's own before the
-    graph arrives (a fresh fork paid 5-15 ms more per audit, measured). It must be short:
-    no timer cuts it (an interrupt could leave one of its dispatch modes pushed), it only
-    stops between its steps when `waiting()`. No heap touch: an audit allocates little."""
+    """Touch a little heap, then run the runner's `warm_audit(data, waiting)`: a trusted
+    model's audit, so that the pages and lazily made state the audit path touches are this
+    process's own before the graph arrives (a fresh fork paid 5-15 ms more per audit,
+    measured). It must be short: no timer cuts it (an interrupt could leave one of its
+    dispatch modes pushed), it only stops between its steps when `waiting()`."""
+    allocator.prefault_heap(job_fd, allocator.AUDIT_PREFAULT_MB)
     warm = getattr(runner, "warm_audit", None)
     if warm is not None and not allocator.job_waiting(job_fd):
         warm(data, lambda: allocator.job_waiting(job_fd))
@@ -190,8 +191,8 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
     to the worker, takes its private /tmp while it is still single-threaded, confines itself
     as far as that does not depend on the job (isolation.confine_waiting), warms up (the
     runner's `warm` too, when it has one, until a job arrives), then blocks until the worker
-    sends a job. An auditor's (`spec["auditor"]`) runs the runner's `warm_audit` instead:
-    it trains nothing, and its warm-up is short."""
+    sends a job. An auditor's (`spec["auditor"]`) touches less heap and runs the runner's
+    `warm_audit` instead: it trains nothing, and its warm-up is short."""
     try:
         deadline = time.monotonic() + 10
         while os.getppid() != worker:  # the middle process is exiting

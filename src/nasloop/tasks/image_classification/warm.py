@@ -136,9 +136,9 @@ def prepare_audit_warm_up() -> None:
         sys.modules.pop("nasloop_candidate", None)
         linecache.cache.pop(CODE_NAME, None)
     job = audit.audit_job(eval_job(LEMUR_NET, epochs=1), graph).model_dump_json()
-    none = x[:0]
-    _audit_warm_up = (job, CandidateData("audit warm-up", none, torch.zeros(0, dtype=torch.long),
-                                         x, none, shape, AUDIT_WARM_CLASSES))
+    empty = x[:0]  # an auditor reads only the validation inputs
+    _audit_warm_up = (job, CandidateData("audit warm-up", empty, torch.zeros(0, dtype=torch.long),
+                                         x, empty, shape, AUDIT_WARM_CLASSES))
 
 
 def warm_auditor(waiting: Callable[[], bool] = lambda: False) -> None:

@@ -47,6 +47,13 @@ def load_module(code: str) -> types.ModuleType:
     return module
 
 
+def unload_module() -> None:
+    """Forget the module `load_module` made and its source lines (trusted warm-ups call this
+    after running their own code through it, so that a process forked later holds none)."""
+    sys.modules.pop("nasloop_candidate", None)
+    linecache.cache.pop(CODE_NAME, None)
+
+
 def model_prm(module: types.ModuleType, form: Form, table: dict[str, Any]) -> dict[str, Any]:
     """The `prm` a LEMUR Net gets: the base keys plus every key its
     `supported_hyperparameters()` declares, from `table`; CONTRACT naming a declared key

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import resource
-import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ from nasloop.tasks.image_classification.checks import (
     load_module,
     main_output,
     model_prm,
+    unload_module,
 )
 from nasloop.tasks.image_classification.contract import detect_form
 from nasloop.tasks.image_classification.prm import prm_table
@@ -326,7 +326,7 @@ def warm_up() -> None:
         # the first recording in a process costs ~0.9 s (the dispatch mode's imports)
         graph = modelgraph.export_graph(logits_only(model), torch.zeros(4, 1, 8, 8))
         modelgraph.GraphProgram.load(graph).run(torch.randn(3, 1, 8, 8))
-    sys.modules.pop("nasloop_candidate", None)
+    unload_module()
 
 
 CHECK_ONLY = "check"  # EvalJob.op: stop after the pre-train check (parse .. parameter cap)

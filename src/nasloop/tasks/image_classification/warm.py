@@ -19,11 +19,9 @@ a graph of one warm-up network, untrained, recorded once in the worker (`warm_au
 from __future__ import annotations
 
 import dataclasses
-import linecache
-import sys
 from typing import TYPE_CHECKING
 
-from nasloop.tasks.image_classification.checks import CODE_NAME
+from nasloop.tasks.image_classification.checks import unload_module
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -133,8 +131,7 @@ def prepare_audit_warm_up() -> None:
             x = torch.randn(shape)
             graph = modelgraph.export_graph(logits_only(model), x)
     finally:
-        sys.modules.pop("nasloop_candidate", None)
-        linecache.cache.pop(CODE_NAME, None)
+        unload_module()
     job = audit.audit_job(eval_job(LEMUR_NET, epochs=1), graph).model_dump_json()
     empty = x[:0]  # an auditor reads only the validation inputs
     _audit_warm_up = (job, CandidateData("audit warm-up", empty, torch.zeros(0, dtype=torch.long),
@@ -187,5 +184,4 @@ def warm_process(data: CandidateData, waiting: Callable[[], bool] = lambda: Fals
                 if run_job(eval_job(code, epochs=1, max_params=10**9), few)["status"] == "ok":
                     trained += 1  # (not when the job's arrival cut it short)
     finally:
-        sys.modules.pop("nasloop_candidate", None)
-        linecache.cache.pop(CODE_NAME, None)
+        unload_module()

@@ -222,3 +222,33 @@ def test_the_built_in_seeds_score_as_they_did_before_the_audit(
         assert now.status == "ok", (name, now)
         for key in ("val_accuracy", "params", "flops"):
             assert now.metrics[key] == before["metrics"][key], (name, key)
+
+
+BIG_MODEL = """
+import torch
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.Linear(32 * 32, 48)
+        self.out = nn.Linear(48, 10)
+        for i in range(2):  # 104 MB each: stored tensors, counted as parameters
+            self.register_buffer(f"table{i}", torch.full((26_000_000,), float(i + 1)))
+
+    def forward(self, x):
+        bias = (self.table0[:1] + self.table1[:1]) * 0
+        return self.out(self.hidden(x.flatten(1)).relu()) + bias
+"""
+
+
+def test_a_model_over_the_old_result_line_caps_is_audited(executor: LocalExecutor) -> None:
+    """Two stored tensors of 104 MB each: over the 48 MiB one inline tensor may take and
+    the ~190 MB of weights one result line held. They travel in the file of tensors beside
+    the result (nasloop.sandbox.tensorfile); the auditor reads, runs and counts them."""
+    res = _run(executor, BIG_MODEL, max_params=60_000_000)
+    assert res.status == "ok", f"{res.failure_class}: {res.message} | {res.log_tail}"
+    assert res.metrics["val_accuracy"] > 0.5, res.metrics
+    small = 32 * 32 * 48 + 48 + 48 * 10 + 10
+    assert res.metrics["params"] == 52_000_000 + small, res.metrics

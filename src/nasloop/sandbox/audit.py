@@ -4,10 +4,11 @@ second sandboxed process that never holds candidate code.
 A runner that audits (`audits(job)` true) has its candidate's process return the model
 graph under `GRAPH_FIELD` instead of predictions. The worker then hands that graph to a fresh
 process forked from the same data template, as a job with op `AUDIT_OP` whose `code` is the
-graph's JSON (data, never executed); the runner's `audit(job, data)` predicts with it and
-counts it. `merge` builds the one result the trusted side scores: the candidate's
-status, timings and messages, and outputs and counts from the audit only. A runner whose
-results nest (one per dataset) has its own `take_graph` and `merge`.
+graph's JSON (data, never executed), its tensors' bytes in the file of tensors the worker
+passes to both processes (nasloop.sandbox.tensorfile); the runner's `audit(job, data)`
+predicts with it and counts it. `merge` builds the one result the trusted side scores: the
+candidate's status, timings and messages, and outputs and counts from the audit only. A
+runner whose results nest (one per dataset) has its own `take_graph` and `merge`.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ hook only turns polite attempts into a clear `forbidden-operation`.
 
 from __future__ import annotations
 
+import fcntl
 import math
 import os
 import re
@@ -166,12 +167,22 @@ def confine_waiting(tmp: str, log_fd: int, device: str, threads: int, owned: lis
     sys.dont_write_bytecode = True
 
 
-def confine_job(keep_fd: int, memory_mb: int, cpu_s: float, device: str) -> int:
+def confine_job(keep_fd: int, memory_mb: int, cpu_s: float, device: str,
+                tensor_fd: int | None = None) -> int:
     """The rest of the set-up once the job has arrived, before any candidate code runs:
-    every fd closed except `keep_fd` (moved to channel.RESULT_FD, returned) and stdio, the
-    job's memory and CPU limits, candidate code loaded away from the channel from now on."""
-    os.dup2(keep_fd, channel.RESULT_FD)
-    os.closerange(channel.RESULT_FD + 1, 65536)
+    every fd closed except `keep_fd` (moved to channel.RESULT_FD, returned), `tensor_fd`
+    (moved to tensorfile.FD) and stdio, the job's memory and CPU limits, candidate code
+    loaded away from the channel from now on."""
+    from nasloop.sandbox import tensorfile
+
+    places = {channel.RESULT_FD: keep_fd}
+    if tensor_fd is not None:
+        places[tensorfile.FD] = tensor_fd
+    # copied clear of their new places first, so that one cannot overwrite the other
+    moved = {place: fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for place, fd in places.items()}
+    for place, fd in moved.items():
+        os.dup2(fd, place)
+    os.closerange(max(places) + 1, 65536)
     apply_job_limits(memory_mb, cpu_s, device)
     channel.mark_candidate_process(channel.RESULT_FD)
     return channel.RESULT_FD

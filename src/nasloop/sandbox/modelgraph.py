@@ -1,14 +1,16 @@
 """A trained model as data: recorded in the candidate's process, run without its code.
 
 The candidate's process records its trained model's forward as a list of ATen operator
-calls over stored tensors and returns it as JSON with `.npy` arrays (`export_graph`). An
-auditor process that never holds candidate code rebuilds and runs that record
-(`GraphProgram`): what it predicts is what gets scored, and the parameter count and FLOPs
-are counted there, from the record and its tensors, not taken from the candidate's word.
+calls over stored tensors and returns it as JSON (`export_graph`), the tensors' bytes
+beside it (nasloop.sandbox.tensorfile). An auditor process that never holds candidate
+code rebuilds and runs that record (`GraphProgram`): what it predicts is what gets scored,
+and the parameter count and FLOPs are counted there, from the record and its tensors, not
+taken from the candidate's word.
 
 The format (FORMAT): `{"format", "batch", "shape", "values", "output", "unused_parameters"}`.
 `values` is a list; each entry is the model's input (`{"input": true}`, exactly one), a
-stored tensor (`{"tensor": base64 .npy}`: a weight, a buffer, a constant) or an operator
+stored tensor (a weight, a buffer, a constant: `{"tensor": {"at", "dtype", "shape"}}` in
+the file of tensors, or `{"tensor": base64 .npy}` inline where there is none) or an operator
 call (`{"op": "aten.NAME.OVERLOAD" | "getitem", "args": [...], "kwargs": {...}}`) whose
 arguments are literals, lists, `{"ref": i}` (an earlier value), `{"float": "inf"}`,
 `{"dtype" | "layout" | "memory_format": name}` or `{"device": "cpu" | "cuda"}`.
@@ -30,9 +32,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from nasloop.sandbox.outputs import BadOutputs, decode
+from nasloop.sandbox import tensorfile
+from nasloop.sandbox.outputs import BadOutputs
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -228,14 +229,14 @@ def _sizes(value: object) -> bool:
     return isinstance(value, list) and all(type(v) is int and 0 <= v < 2**31 for v in value)
 
 
-def _tensor(encoded: object, index: int, device: str) -> Any:
+def _tensor(kept: object, index: int, device: str) -> Any:
     import torch
 
     try:
-        array = decode(encoded)
+        array = tensorfile.load(kept)
     except BadOutputs as err:
         raise BadGraph(f"stored tensor {index}: {err}") from None
-    return torch.from_numpy(np.array(array)).to(device)
+    return torch.from_numpy(array if array.flags.writeable else array.copy()).to(device)
 
 
 def _call(entry: dict[str, Any], index: int) -> tuple[int, Any, list[Any], dict[str, Any]]:

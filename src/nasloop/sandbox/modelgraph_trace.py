@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nasloop.sandbox import tensorfile
 from nasloop.sandbox.modelgraph import FORMAT, GETITEM, SIMPLE, NotExportable
-from nasloop.sandbox.outputs import encode
 
 
 def trace(model: Any, example: Any) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def trace(model: Any, example: Any) -> dict[str, Any]:
         array = t.detach().cpu()
         if array.dtype == torch.bfloat16:
             raise NotExportable("a bfloat16 tensor (stored tensors are numpy arrays)")
-        values.append({"tensor": encode(array.numpy())})
+        values.append({"tensor": tensorfile.store(array.numpy())})
         index_of[t] = len(values) - 1
         return len(values) - 1
 

@@ -18,7 +18,7 @@ class BadOutputs(ValueError):
 
 def encode(array: np.ndarray) -> str:
     buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    np.save(buf, array, allow_pickle=False)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -22,12 +22,12 @@ import sys
 import time
 from typing import Any
 
-from nasloop.sandbox import audit, confine, forkserver, procs
+from nasloop.sandbox import audit, confine, forkserver, procs, tensorfile
 from nasloop.sandbox.classify import classify_exit
 from nasloop.sandbox.failures import FailureClass
 from nasloop.sandbox.zygote import Zygote, ZygoteKey, spawn_zygote, zygote_key
 
-RESULT_CAP = 256 * 2**20  # one result line, outputs or a model graph included
+RESULT_CAP = 256 * 2**20  # one result line, outputs or a model graph (not its tensors) included
 LOG_TAIL = 2000
 
 
@@ -149,13 +149,22 @@ class Worker:
             self.current = self.take_zygote(job)
         except Exception as exc:  # noqa: BLE001 - reported, not the candidate's fault
             return _failed(job, FailureClass.INFRASTRUCTURE, f"data: {exc}")
-        self.current.send(job.model_dump_json())
-        result, ignored = self._collect(job, self.current, token)
-        tail = _tail(self.current.log_path)
-        if self._audits(job):
-            graph = getattr(self.runner, "take_graph", audit.take_graph)(result)
-            if graph is not None or result.get("status") == "ok":
-                result = self._audit(job, result, graph, token)
+        audits = self._audits(job)
+        try:  # the model's tensors come back in their own file (nasloop.sandbox.tensorfile)
+            tensors = [tensorfile.create(job.memory_limit_mb * 2**20)] if audits else []
+        except OSError as exc:
+            return _failed(job, FailureClass.INFRASTRUCTURE, f"file of tensors: {exc}")
+        try:
+            self.current.send(job.model_dump_json(), tensors)
+            result, ignored = self._collect(job, self.current, token)
+            tail = _tail(self.current.log_path)
+            if audits:
+                graph = getattr(self.runner, "take_graph", audit.take_graph)(result)
+                if graph is not None or result.get("status") == "ok":
+                    result = self._audit(job, result, graph, token, tensors)
+        finally:
+            for fd in tensors:
+                os.close(fd)
         if ignored:  # one result per candidate: the first line stands, the rest is logged
             note = (f"nasloop: {ignored} more byte(s) on the result channel after the result "
                     "were ignored")
@@ -168,10 +177,10 @@ class Worker:
         audits = getattr(self.runner, "audits", None)
         return job.op != audit.AUDIT_OP and audits is not None and bool(audits(job))
 
-    def _audit(self, job: Any, result: dict[str, Any], graph: object, token: str
-               ) -> dict[str, Any]:
-        """`result` with outputs and counts from running its model graph in the pre-forked
-        auditor (see nasloop.sandbox.audit)."""
+    def _audit(self, job: Any, result: dict[str, Any], graph: object, token: str,
+               tensors: list[int]) -> dict[str, Any]:
+        """`result` with outputs and counts from running its model graph, whose tensors are
+        in the file `tensors`, in the pre-forked auditor (see nasloop.sandbox.audit)."""
         if graph is None:
             return audit.no_graph(result)
         auditor, self.auditor = self.auditor, None
@@ -191,7 +200,7 @@ class Worker:
                                                    auditor=True)
         except Exception as exc:  # noqa: BLE001 - reported, not the candidate's fault
             return _failed(job, FailureClass.INFRASTRUCTURE, f"audit: {exc}")
-        self.current.send(ajob.model_dump_json())
+        self.current.send(ajob.model_dump_json(), tensors)
         audited, _ = self._collect(ajob, self.current, token)
         if audited.get("failure_class") == FailureClass.INFRASTRUCTURE.value:
             return {**audited, "candidate_id": job.candidate_id}

@@ -43,20 +43,22 @@ class Zygote:
     key: ZygoteKey  # the data it holds in memory, the device kind it warmed up for
     tmp: str  # its private temp dir (HOME, TMPDIR, cwd)
     log_path: str  # its stdout+stderr
-    job_fd: int  # write the job here (one JSON line), then close
+    job_fd: int  # send the job here (one JSON line, a socket), then close
     result_fd: int  # read its result here
 
-    def send(self, job_json: str) -> None:
-        """Hand the job over; the candidate starts running now."""
+    def send(self, job_json: str, fds: list[int] | None = None) -> None:
+        """Hand the job over, with `fds` (the file of tensors) passed along; the candidate
+        starts running now."""
         data = (job_json + "\n").encode()
+        sock = socket.socket(fileno=self.job_fd)
+        self.job_fd = -1
         try:
-            while data:
-                data = data[os.write(self.job_fd, data):]
-        except BrokenPipeError:
+            sent = socket.send_fds(sock, [data], fds, socket.MSG_NOSIGNAL) if fds else 0
+            sock.sendall(data[sent:], socket.MSG_NOSIGNAL)
+        except OSError:
             pass  # it died while idle; the wait reports it as a crash
         finally:
-            os.close(self.job_fd)
-            self.job_fd = -1
+            sock.close()
 
     def discard(self) -> None:
         """Kill it (if it never got a job, nothing else is below it) and free its files."""
@@ -166,9 +168,8 @@ def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int, auditor: bo
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     # a socket, not a pipe: /proc/self/fd/N of a socket cannot be reopened (see
     # nasloop.sandbox.channel); the worker only reads its end
-    result_r, result_w = (s.detach() for s in socket.socketpair(socket.AF_UNIX,
-                                                                 socket.SOCK_STREAM))
-    job_r, job_w = os.pipe()
+    result_r, result_w = _socketpair()
+    job_r, job_w = _socketpair()  # a socket too: the file of tensors comes with the job
     try:
         answer = template.ask({"op": "fork", "tmp": tmp, "tmp_mb": job.tmp_mb,
                                "device": key[1], "threads": key[3], "slot": slot,
@@ -183,6 +184,11 @@ def spawn_zygote(key: ZygoteKey, template: Any, job: Any, slot: int, auditor: bo
         for fd in (job_r, result_w, log_fd):
             os.close(fd)
     return Zygote(int(answer["pid"]), key, tmp, log_path, job_w, result_r)
+
+
+def _socketpair() -> tuple[int, int]:
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return a.detach(), b.detach()
 
 
 def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r: int,
@@ -222,7 +228,7 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
                     if warm is not None:
                         _warm_until_job(warm, data, job_r)  # leaves no timer or handler
         gc.freeze()  # the garbage collector leaves the template's heap alone (no copies)
-        job_json = _read_all(job_r)
+        job_json, passed = _read_job(job_r)
         if not job_json.strip():
             os._exit(0)
         procs.set_name(BUSY_NAME)
@@ -230,7 +236,7 @@ def zygote_main(spec: dict[str, Any], runner: Any, data: Any, worker: int, job_r
         with contextlib.suppress(BaseException):
             os.write(log_fd, f"nasloop sandbox: {type(exc).__name__}: {exc}\n".encode())
         os._exit(71)
-    _candidate(job_json, runner, data, tmp, result_w)
+    _candidate(job_json, runner, data, tmp, result_w, passed[0] if passed else None)
 
 
 def _above_stdio(fd: int) -> int:
@@ -242,26 +248,36 @@ def _above_stdio(fd: int) -> int:
     return moved
 
 
-def _read_all(fd: int) -> bytes:
-    data = b""
-    while chunk := os.read(fd, 65536):
-        data += chunk
-        if data.endswith(b"\n"):
-            break
-    os.close(fd)
-    return data
+def _read_job(fd: int) -> tuple[bytes, list[int]]:
+    """The job's line and the descriptors passed with it; closes `fd`."""
+    sock = socket.socket(fileno=fd)
+    data, fds = b"", []
+    try:
+        while True:
+            chunk, got, _, _ = socket.recv_fds(sock, 65536, 1)
+            fds += got
+            data += chunk
+            if not chunk or data.endswith(b"\n"):
+                break
+    finally:
+        sock.close()
+    return data, fds
 
 
-def _candidate(job_json: bytes, runner: Any, data: Any, tmp: str, result_fd: int) -> None:
+def _candidate(job_json: bytes, runner: Any, data: Any, tmp: str, result_fd: int,
+               tensor_fd: int | None) -> None:
     """Body of the candidate process: finish confining, run, write the result, _exit."""
     code = 0
     try:
-        from nasloop.sandbox import isolation
+        from nasloop.sandbox import isolation, tensorfile
         from nasloop.sandbox.job import EvalJob
 
         job = EvalJob.model_validate_json(job_json)
         out = isolation.confine_job(result_fd, job.memory_limit_mb,
-                                    job.time_limit_s * (max(job.threads, 1) + 1), job.device)
+                                    job.time_limit_s * (max(job.threads, 1) + 1), job.device,
+                                    tensor_fd)
+        if tensor_fd is not None:
+            tensorfile.attach(tensorfile.FD)
         import torch
 
         torch.set_num_threads(max(job.threads, 1))

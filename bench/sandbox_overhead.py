@@ -47,9 +47,11 @@ def candidates() -> dict[str, str]:
     return found
 
 
-def timed_in_process(job: object, splits: object) -> float:
+def timed_in_process(job: object, splits: object, audits: list[float] | None = None
+                     ) -> float:
     """Train and score in this process: the same work as the sandbox's child plus the
-    trusted side's scoring of the predictions it returns."""
+    trusted side's scoring of the predictions it returns. The audit's part goes to
+    `audits`."""
     from nasloop.tasks.image_classification.scoring import run_in_process
 
     t0 = time.perf_counter()
@@ -57,6 +59,8 @@ def timed_in_process(job: object, splits: object) -> float:
     wall = time.perf_counter() - t0
     if result["status"] != "ok":
         raise SystemExit(f"in-process run failed: {result.get('message')}")
+    if audits is not None:
+        audits.append(result["audit_s"])
     return wall
 
 
@@ -68,12 +72,17 @@ def trains_on_digits(job: object, splits: object) -> bool:
     return run_in_process(job, splits)["status"] == "ok"
 
 
-def timed_sandbox(executor: object, job: object) -> float:
+def timed_sandbox(executor: object, job: object, audits: list[float] | None = None
+                  ) -> float:
+    """The caller's wait for a sandboxed result; the worker's time for its audit hop goes
+    to `audits`."""
     t0 = time.perf_counter()
     result = executor.result(executor.submit(job))  # type: ignore[attr-defined]
     wall = time.perf_counter() - t0
     if result.status != "ok":
         raise SystemExit(f"sandboxed run failed: {result.failure_class}: {result.message}")
+    if audits is not None:
+        audits.append(result.audit_s)
     return wall
 
 
@@ -208,7 +217,8 @@ def main() -> None:
         print(f"left out {name}: it does not train on digits as served")
         del jobs[name]
     times: dict[str, dict[str, list[float]]] = {
-        n: {"in": [], "first": [], "fork": [], "warm": [], "b2b": [], "cold": []}
+        n: {"in": [], "first": [], "fork": [], "warm": [], "b2b": [], "cold": [],
+            "audit_in": [], "audit_hop": []}
         for n in jobs}
     forks = ForkBaseline()
     with LocalExecutor(mode="warm", isolation=args.isolation) as warm:
@@ -218,10 +228,11 @@ def main() -> None:
         for _ in range(args.repeats):  # interleaved, so machine load hits all alike
             first = ForkBaseline("--first-helper")  # a fresh one per round: first runs only
             for name, job in jobs.items():
-                times[name]["in"].append(timed_in_process(job, splits))
-                times[name]["first"].append(first.timed(job))
-                times[name]["fork"].append(forks.timed(job))
-                times[name]["warm"].append(timed_sandbox(warm, job))
+                t = times[name]
+                t["in"].append(timed_in_process(job, splits, t["audit_in"]))
+                t["first"].append(first.timed(job))
+                t["fork"].append(forks.timed(job))
+                t["warm"].append(timed_sandbox(warm, job, t["audit_hop"]))
                 # right after the last: waits for its teardown and the next pre-fork
                 times[name]["b2b"].append(timed_sandbox(warm, job))
             first.close()
@@ -239,27 +250,31 @@ def main() -> None:
           f"torch {torch.__version__}, {platform.machine()} CPU. Medians of wall time as the "
           "caller sees it.\n")
     print("| candidate | in-process s | first run s | fresh fork s | warm s | warm back-to-back s "
-          "| cold s | warm/in | warm/first | fork/in | warm/fork | back-to-back/in | cold/in |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| cold s | warm/in | warm/first | fork/in | warm/fork | back-to-back/in | cold/in "
+          "| audit in-process ms | audit hop ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     ratios: dict[str, list[float]] = {"warm": [], "first": [], "fork": [], "sandbox": [],
-                                      "b2b": [], "cold": []}
+                                      "b2b": [], "cold": [], "hop": []}
     for name, t in times.items():
         med = {k: statistics.median(v) for k, v in t.items()}
         for key in ("warm", "fork", "b2b", "cold"):
             ratios[key].append(med[key] / med["in"])
         ratios["first"].append(med["warm"] / med["first"])
         ratios["sandbox"].append(med["warm"] / med["fork"])
+        ratios["hop"].append(1000 * (med["audit_hop"] - med["audit_in"]))
         print(f"| {name} | {med['in']:.3f} | {med['first']:.3f} | {med['fork']:.3f} | "
               f"{med['warm']:.3f} | {med['b2b']:.3f} | {med['cold']:.3f} | "
               f"{med['warm'] / med['in']:.3f} | {med['warm'] / med['first']:.3f} | "
               f"{med['fork'] / med['in']:.3f} | {med['warm'] / med['fork']:.3f} | "
-              f"{med['b2b'] / med['in']:.3f} | {med['cold'] / med['in']:.2f} |")
+              f"{med['b2b'] / med['in']:.3f} | {med['cold'] / med['in']:.2f} | "
+              f"{1000 * med['audit_in']:.1f} | {1000 * med['audit_hop']:.1f} |")
     med_r = {k: statistics.median(v) for k, v in ratios.items()}
     print(f"\nMedian over candidates: warm/in-process **{med_r['warm']:.3f}** (target <= 1.05), "
           f"warm/first run in a long-lived process **{med_r['first']:.3f}**, fresh "
           f"fork/in-process **{med_r['fork']:.3f}**, warm/fresh fork **{med_r['sandbox']:.3f}**; "
           f"back-to-back/in-process **{med_r['b2b']:.3f}**, cold/in-process "
-          f"**{med_r['cold']:.2f}**.")
+          f"**{med_r['cold']:.2f}**; the audit hop takes **{med_r['hop']:.1f} ms** more than "
+          "the same audit in this process.")
     print("\n'in-process' repeats each candidate in one process (its kernels compiled, its "
           "memory grown); 'first run' trains each candidate once, after the ones before it, "
           "in an unconfined process started fresh each round: what a search without a "
@@ -269,6 +284,9 @@ def main() -> None:
           "the candidate process's teardown and the next pre-fork happen after the result is "
           "returned. 'back-to-back' submits the next job the moment a result arrives, so it "
           "also pays for them.")
+    print("\n'audit hop' is the worker's own clock from handing the graph to the pre-forked "
+          "auditor to its result (`EvalResult.audit_s`); 'audit in-process' times the same "
+          "audit in the in-process way.")
 
 
 if __name__ == "__main__":

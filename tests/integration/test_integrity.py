@@ -87,11 +87,14 @@ def test_integrity_fixture(executor: LocalExecutor, path: Path) -> None:
         assert "after the result were ignored" in (res.log_tail or ""), got
     if path.stem == "forged_ok_import":  # the loading thread may not write the channel
         assert "PermissionError" in (res.message or ""), got
+    if path.stem == "forged_ok_no_metric":  # the audit's time is the worker's to measure
+        assert res.audit_s is None, got
 
 
 def test_an_honest_candidate_still_learns(executor: LocalExecutor) -> None:
     res = _run(executor, (FIXTURES / "candidates" / "bare_noargs.py").read_text())
     assert res.status == "ok" and res.metrics["val_accuracy"] > 0.5, res
+    assert res.audit_s is not None and 0 < res.audit_s < res.wall_s, res
 
 
 @pytest.mark.parametrize("name", ["loader_lookup", "memorise_validation"])

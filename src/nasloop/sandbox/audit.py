@@ -21,6 +21,7 @@ from nasloop.sandbox.failures import FailureClass
 GRAPH_FIELD = "graph"  # the candidate's result field that carries its recorded model
 AUDIT_OP = "audit"  # EvalJob.op of the auditor's job
 FROM_AUDIT = ("outputs", "reported")  # result fields only the audit may fill
+AUDIT_S = "audit_s"  # the result field with the audit's time, set by the worker (EvalResult)
 
 
 def audit_job(job: Any, graph: object) -> Any:

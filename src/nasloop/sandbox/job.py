@@ -41,6 +41,7 @@ class EvalResult(BaseModel):
     traceback_tail: str | None = None  # last lines of the candidate's own traceback
     metrics: dict[str, float] = Field(default_factory=dict)
     wall_s: float = 0.0  # total time inside the sandbox for this job
+    audit_s: float | None = None  # of which the audit hop, on the worker's clock (None: none)
     log_tail: str | None = None  # last lines of the candidate's stdout/stderr
     # What the candidate's process returned, for the trusted side to score: arrays as base64
     # .npy by name (predictions, restored images) and other reported values (weight shapes).

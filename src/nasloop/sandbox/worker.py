@@ -157,6 +157,7 @@ class Worker:
         try:
             self.current.send(job.model_dump_json(), tensors)
             result, ignored = self._collect(job, self.current, token)
+            result.pop(audit.AUDIT_S, None)  # the worker's to measure
             tail = _tail(self.current.log_path)
             if audits:
                 graph = getattr(self.runner, "take_graph", audit.take_graph)(result)
@@ -183,6 +184,7 @@ class Worker:
         in the file `tensors`, in the pre-forked auditor (see nasloop.sandbox.audit)."""
         if graph is None:
             return audit.no_graph(result)
+        t0 = time.perf_counter()
         auditor, self.auditor = self.auditor, None
         assert self.current is not None
         # the candidate's processes are killed and torn down in `finish`, after the result
@@ -204,7 +206,9 @@ class Worker:
         audited, _ = self._collect(ajob, self.current, token)
         if audited.get("failure_class") == FailureClass.INFRASTRUCTURE.value:
             return {**audited, "candidate_id": job.candidate_id}
-        return getattr(self.runner, "merge", audit.merge)(result, audited)
+        merged = getattr(self.runner, "merge", audit.merge)(result, audited)
+        merged[audit.AUDIT_S] = time.perf_counter() - t0
+        return merged
 
     def finish(self) -> None:
         """Kill and reap everything of the last candidate, free its files."""

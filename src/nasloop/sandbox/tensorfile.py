@@ -8,10 +8,10 @@ auditor's process with the audit job; each puts it at `FD` and `attach`es it. In
 candidate's process `store` writes a tensor's bytes into it (past the 32 MiB that
 RLIMIT_FSIZE lets a candidate write, through windows of a shared mapping) and gives the
 graph a reference, `{"at": offset, "dtype": name, "shape": [...]}`; equal tensors are
-stored once, so two recordings of one model refer to the same bytes. In the auditor `load` reads a reference
-back, checking its bounds, dtype and size. The worker never reads the file; what the
-candidate writes there is its own model's weights, run and counted by the auditor like any
-tensor of the graph.
+stored once, so two recordings of one model refer to the same bytes. In the auditor `load`
+reads a reference back, checking its bounds, dtype and size. The worker never reads the
+file; what the candidate writes there is its own model's weights, run and counted by the
+auditor like any tensor of the graph.
 
 Why not the result line: a model's weights as base64 `.npy` text inside JSON were copied
 five times on the way (encoded, read, parsed, re-encoded for the auditor, parsed again), and

@@ -25,6 +25,10 @@ def attached(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     os.close(fd)
 
 
+def test_the_file_is_a_quarter_of_the_memory_limit() -> None:
+    assert tensorfile.size_for(6144) == 1536 * 2**20
+
+
 def test_without_a_file_tensors_stay_inline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tensorfile, "_file", None)
     a = np.arange(6, dtype=np.float32).reshape(2, 3)
@@ -88,6 +92,9 @@ def test_the_file_cannot_be_resized_and_a_full_one_says_so(attached: int) -> Non
         os.ftruncate(attached, 2**34)
     with pytest.raises(PermissionError):
         os.ftruncate(attached, 0)
+    with pytest.raises(PermissionError):  # a write past the end would grow it
+        os.pwrite(attached, b"x", 64 * 2**20)
+    assert os.fstat(attached).st_size == 64 * 2**20
     with pytest.raises(MemoryError, match="exceed 64 MiB"):
         tensorfile.store(np.ones(65 * 2**20, np.uint8))
 

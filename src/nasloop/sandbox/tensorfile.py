@@ -1,9 +1,9 @@
 """The stored tensors of a returned model graph, carried in a sealed memory file beside the
 result line instead of inside it.
 
-The worker makes one file per audited job (`create`): a memfd sized to the job's memory
-limit (sparse: only what is written takes memory) and sealed, so it can never grow or
-shrink. It hands the same file to the candidate's process with the job and then to the
+The worker makes one file per audited job (`create`): a memfd of a quarter of the job's
+memory limit (`size_for`; sparse: only what is written takes memory) and sealed, so it can
+never grow or shrink. It hands the same file to the candidate's process with the job and then to the
 auditor's process with the audit job; each puts it at `FD` and `attach`es it. In the
 candidate's process `store` writes a tensor's bytes into it (past the 32 MiB that
 RLIMIT_FSIZE lets a candidate write, through windows of a shared mapping) and gives the
@@ -39,6 +39,15 @@ FD = channel.RESULT_FD + 1  # where a candidate or auditor process keeps the fil
 WINDOW = 16 * 2**20  # bytes mapped at a time while writing (the address space is capped)
 ALIGN = 64
 _SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
+# The file is memory the candidate's RLIMIT_AS does not count, so it is kept to a share of
+# the job's limit: training holds weights, gradients and optimizer state in the address
+# space, so no model that trains within the limit has more weights than a quarter of it.
+SHARE = 4
+
+
+def size_for(memory_limit_mb: int) -> int:
+    """The size in bytes of the file for a job with this memory limit."""
+    return memory_limit_mb * 2**20 // SHARE
 
 
 def create(size: int) -> int:
@@ -84,7 +93,7 @@ def store(array: np.ndarray) -> object:
     at = -(-_file.end // ALIGN) * ALIGN
     if at + array.nbytes > _file.size:
         raise MemoryError(f"the model's stored tensors exceed {_file.size // 2**20} MiB "
-                          "(the job's memory limit)")
+                          f"(1/{SHARE} of the job's memory limit)")
     _write(_file.fd, at, data)
     _file.end = at + array.nbytes
     ref: dict[str, object] = {"at": at, "dtype": array.dtype.name, "shape": list(array.shape)}

@@ -151,7 +151,8 @@ class Worker:
             return _failed(job, FailureClass.INFRASTRUCTURE, f"data: {exc}")
         audits = self._audits(job)
         try:  # the model's tensors come back in their own file (nasloop.sandbox.tensorfile)
-            tensors = [tensorfile.create(job.memory_limit_mb * 2**20)] if audits else []
+            size = tensorfile.size_for(job.memory_limit_mb)
+            tensors = [tensorfile.create(size)] if audits else []
         except OSError as exc:
             return _failed(job, FailureClass.INFRASTRUCTURE, f"file of tensors: {exc}")
         try:

@@ -3,9 +3,9 @@ result line instead of inside it.
 
 The worker makes one file per audited job (`create`): a memfd of a quarter of the job's
 memory limit (`size_for`; sparse: only what is written takes memory) and sealed, so it can
-never grow or shrink. It hands the same file to the candidate's process with the job and then to the
-auditor's process with the audit job; each puts it at `FD` and `attach`es it. In the
-candidate's process `store` writes a tensor's bytes into it (past the 32 MiB that
+never grow or shrink. It hands the same file to the candidate's process with the job and
+then to the auditor's process with the audit job; each puts it at `FD` and `attach`es it.
+In the candidate's process `store` writes a tensor's bytes into it (past the 32 MiB that
 RLIMIT_FSIZE lets a candidate write, through windows of a shared mapping) and gives the
 graph a reference, `{"at": offset, "dtype": name, "shape": [...]}`; equal tensors are
 stored once, so two recordings of one model refer to the same bytes. In the auditor `load`

@@ -115,6 +115,27 @@ def test_a_warm_up_is_cut_short_when_its_job_arrives() -> None:
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
+def test_a_warm_up_cut_short_leaves_gradients_on() -> None:
+    """The interrupt may land where `no_grad().__enter__` has turned gradients off and no
+    `with` block will turn them on again; the candidate must still get them on."""
+    import torch
+
+    r, w = os.pipe()
+
+    def warm(data: object, waiting) -> None:  # type: ignore[no-untyped-def]
+        torch.set_grad_enabled(False)  # what an interrupted __enter__ leaves behind
+        os.write(w, b'{"job": 1}\n')
+        time.sleep(2)  # cut short by the alarm
+
+    try:
+        zygote._warm_until_job(warm, None, r)
+        assert torch.is_grad_enabled()
+    finally:
+        torch.set_grad_enabled(True)
+        os.close(r)
+        os.close(w)
+
+
 class _Runner:
     """A runner whose warm-ups say which of them ran."""
 

@@ -149,6 +149,17 @@ def _warm_until_job(warm: Any, data: Any, job_fd: int) -> None:
     finally:
         armed = False
         _stop_alarm()
+        _fresh_autograd()
+
+
+def _fresh_autograd() -> None:
+    """Gradients on again, as in a fresh process. The interrupt can land inside
+    `torch.no_grad().__enter__`, after it turned them off and before the `with` block exists
+    to turn them back on: the candidate then trained with gradients off ("element 0 of
+    tensors does not require grad"; seen once under load)."""
+    import torch
+
+    torch.set_grad_enabled(True)
 
 
 def _stop_alarm() -> None:

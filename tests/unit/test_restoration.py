@@ -234,6 +234,24 @@ def test_scoring_against_clean_targets_and_bad_outputs() -> None:
     assert capped["failure_class"] == "params"
 
 
+def test_restored_images_are_capped_by_the_clean_images_size() -> None:
+    """A real validation split can be larger than what an array of unknown size may take
+    (CIFAR-10's 5000 images at 32x32: 61 MB, over 48 MiB); the cap is the clean images'."""
+    from nasloop.sandbox.outputs import MAX_BYTES
+    from nasloop.tasks.restoration.scoring import BadResult, restored_images
+
+    shape = (5000, 3, 32, 32)
+    images = np.full(shape, 0.5, np.float32)
+    assert images.nbytes > MAX_BYTES
+    got = restored_images({"outputs": {"val": encode(images)}}, shape)
+    assert got.shape == shape and float(got[-1, -1, -1, -1]) == 0.5
+    small = (6, 1, 8, 8)  # anything far larger than the clean images is refused undecoded
+    with pytest.raises(BadResult, match="larger than"):
+        restored_images({"outputs": {"val": encode(np.zeros((6, 1, 64, 64)))}}, small)
+    doubled = restored_images({"outputs": {"val": encode(np.zeros(small, np.float64))}}, small)
+    assert doubled.dtype == np.float32
+
+
 # --- the mutation space ---------------------------------------------------------------------
 def test_mutations_stay_inside_the_hardware_limits() -> None:
     from nasloop.tasks.restoration.seeds import list_seeds

@@ -9,7 +9,8 @@ import io
 
 import numpy as np
 
-MAX_BYTES = 48 * 2**20  # what one result may carry in outputs, decoded
+MAX_BYTES = 48 * 2**20  # what one array may take decoded, where its size is not known
+HEADER_BYTES = 4096  # room for an .npy header (numpy writes about 128 bytes for these)
 
 
 class BadOutputs(ValueError):
@@ -22,13 +23,19 @@ def encode(array: np.ndarray) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def bytes_for(count: int, itemsize: int = 8) -> int:
+    """The most an honest array of `count` elements, each of at most `itemsize` bytes, takes
+    decoded: the cap for outputs whose shape the trusted side knows (restored images)."""
+    return count * itemsize + HEADER_BYTES
+
+
 def decode(text: object, max_bytes: int = MAX_BYTES) -> np.ndarray:
     """The array in `text`; BadOutputs for anything else (wrong type, too large, pickles,
     object arrays)."""
     if not isinstance(text, str):
         raise BadOutputs(f"outputs are {type(text).__name__}, not encoded arrays")
     if len(text) > max_bytes * 4 // 3 + 8:
-        raise BadOutputs(f"outputs are larger than {max_bytes // 2**20} MiB")
+        raise BadOutputs(f"outputs are larger than the {max_bytes:,} bytes they may take")
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
         array = np.load(io.BytesIO(raw), allow_pickle=False)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from nasloop.sandbox.failures import FailureClass
-from nasloop.sandbox.outputs import BadOutputs, decode
+from nasloop.sandbox.outputs import BadOutputs, bytes_for, decode
 from nasloop.tasks.image_classification.scoring import BadResult, audited_counts, param_count
 from nasloop.tasks.restoration.metrics import psnr, ssim
 from nasloop.tasks.restoration.settings import RestorationSettings
@@ -31,8 +31,8 @@ def restored_images(raw: dict[str, Any], shape: tuple[int, ...]) -> np.ndarray:
     encoded = outputs.get("val") if isinstance(outputs, dict) else None
     if encoded is None:
         raise BadResult("no restored images for the val split")
-    try:
-        images = decode(encoded)
+    try:  # capped by the clean images' size, not MAX_BYTES: CIFAR-10's 5000 are 61 MB
+        images = decode(encoded, bytes_for(math.prod(shape)))
     except BadOutputs as err:
         raise BadResult(str(err)) from None
     if images.shape != shape:

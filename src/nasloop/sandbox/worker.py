@@ -32,21 +32,31 @@ LOG_TAIL = 2000
 
 
 class LineReader:
-    """Unbuffered line reader over a raw fd, so select() on the fd stays truthful."""
+    """Unbuffered line reader over a raw fd, so select() on the fd stays truthful.
+
+    A line can be a few hundred MB (a model graph, restored images): the buffer grows in
+    place and each new chunk is searched for the end of the line once."""
+
+    CHUNK = 2**20
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.buf = b""
+        self.buf = bytearray()
+        self.scanned = 0  # leading bytes of buf known to hold no newline
         self.eof = False
 
     def pop_line(self) -> bytes | None:
-        if b"\n" in self.buf:
-            line, self.buf = self.buf.split(b"\n", 1)
-            return line
-        return None
+        end = self.buf.find(b"\n", self.scanned)
+        if end < 0:
+            self.scanned = len(self.buf)
+            return None
+        line = bytes(self.buf[:end])
+        del self.buf[:end + 1]
+        self.scanned = 0
+        return line
 
     def fill(self) -> None:
-        chunk = os.read(self.fd, 65536)
+        chunk = os.read(self.fd, self.CHUNK)
         if not chunk:
             self.eof = True
         self.buf += chunk

@@ -115,10 +115,9 @@ def _ssim(which: str, n: int, side: int) -> float:
 
 
 def _child(part: str, which: str, n: int, side: int) -> None:
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     seconds = (_read_line if part == "line" else _ssim)(which, n, side)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "base_mb": base / 1024}))
+    print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024}))
 
 
 def _measure(part: str, which: str, n: int, side: int) -> dict[str, float]:

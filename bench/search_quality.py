@@ -1,9 +1,11 @@
 """Search quality: the default search against random baselines and its own ablations, at
-equal budget on the embedded default (digits), the same seeds and sandbox for all.
+equal budget on the embedded default (digits; `--dataset` names another from `nasloop data
+list`, e.g. digits-noisy, which leaves a search more room), the same seeds and sandbox for
+all.
 
     PYTHONPATH=src .venv/bin/python bench/search_quality.py [--seeds 10] [--budget 30] \
         [--methods default,k0,random-mutation,random-walk,random-chains] [--jobs 2] \
-        [--final-epochs 1] [--final-seeds 1] [--json runs.json]
+        [--final-epochs 1] [--final-seeds 1] [--dataset digits] [--json runs.json]
     .venv/bin/python bench/search_quality.py --load a.json b.json [--against tie]
 
 Each method runs `nasloop run --seed S --budget B` for S = 0..seeds-1 (the seed drives the
@@ -34,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,16 +63,17 @@ def nasloop(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, env=env)
 
 
-def one_run(method: str, seed: int, budget: int, work: Path, final: tuple[int, int]) -> dict:
-    """Run one search and its final (`final`: epochs, seeds; seeds 0 for none); the scores
-    in step order and the best's test score (the mean over the final's seeds)."""
+def one_run(method: str, seed: int, budget: int, work: Path, final: tuple[int, int],
+            dataset: str) -> dict:
+    """Run one search on `dataset` and its final (`final`: epochs, seeds; seeds 0 for none);
+    the scores in step order and the best's test score (the mean over the final's seeds)."""
     from nasloop.memory.archive import Archive
 
     out = work / f"{method}-{seed}"
     cfg = work / f"{method}.toml"
     t0 = time.perf_counter()
     proc = nasloop("run", "--config", str(cfg), "--seed", str(seed), "--budget",
-                   str(1 if method in SINGLE else budget), "--out", str(out))
+                   str(1 if method in SINGLE else budget), "--dataset", dataset, "--out", str(out))
     if proc.returncode != 0:
         raise SystemExit(f"{method} seed {seed}: {proc.stderr.strip()[-1500:]}")
     archive = Archive(out / "archive.sqlite")
@@ -86,7 +89,7 @@ def one_run(method: str, seed: int, budget: int, work: Path, final: tuple[int, i
     if fin is not None and fin.returncode == 0:
         rows = json.loads(fin.stdout)["rows"]
         test = rows[0]["mean"] if rows else None
-    return {"method": method, "seed": seed, "scores": scores, "test": test,
+    return {"method": method, "seed": seed, "dataset": dataset, "scores": scores, "test": test,
             "wall_s": time.perf_counter() - t0}
 
 
@@ -118,6 +121,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--budget", type=int, default=30)
+    ap.add_argument("--dataset", default="digits",
+                    help="what every run searches on (`nasloop data list`)")
     ap.add_argument("--methods", default="default,k0,random-mutation,random-walk,random-chains")
     ap.add_argument("--jobs", type=int, default=2, help="runs at once")
     ap.add_argument("--final-epochs", type=int, default=1, help="training epochs of the final")
@@ -133,6 +138,7 @@ def main() -> None:
         methods = list(dict.fromkeys(r["method"] for r in runs))
         args.seeds = 1 + max(r["seed"] for r in runs)
         args.budget = max(len(r["scores"]) for r in runs)
+        args.dataset = ", ".join(dict.fromkeys(r.get("dataset", "digits") for r in runs))
         how = f"{len(runs)} runs loaded from {', '.join(f.name for f in args.load)}"
     else:
         methods = args.methods.split(",")
@@ -144,24 +150,27 @@ def main() -> None:
             (work / f"{m}.toml").write_text(METHODS[m], encoding="utf-8")
         todo = [(m, s) for s in range(args.seeds) for m in methods]
         t0 = time.perf_counter()
+        runs = []
         with ThreadPoolExecutor(args.jobs) as pool:
-            runs = list(pool.map(lambda ms: one_run(ms[0], ms[1], args.budget, work,
-                                                      (args.final_epochs, args.final_seeds)),
-                             todo))
+            futures = [pool.submit(one_run, m, s, args.budget, work,
+                                   (args.final_epochs, args.final_seeds), args.dataset)
+                       for m, s in todo]
+            for done in as_completed(futures):
+                runs.append(done.result())
+                if args.json:  # after every run, so a long benchmark stopped early keeps them
+                    args.json.write_text(json.dumps(runs, indent=1), encoding="utf-8")
         how = f"{len(runs)} runs in {(time.perf_counter() - t0) / 60:.1f} min"
-        if args.json:
-            args.json.write_text(json.dumps(runs, indent=1), encoding="utf-8")
-    report(runs, methods, args.seeds, args.budget, args.against, how)
+    report(runs, methods, args.seeds, args.budget, args.against, how, args.dataset)
 
 
 def report(runs: list[dict], methods: list[str], seeds: int, budget: int, against: str,
-           how: str) -> None:
+           how: str, dataset: str) -> None:
     """The markdown table: best@n and test of best per method, pairs against `against`."""
     by = {m: sorted((r for r in runs if r["method"] == m), key=lambda r: r["seed"])
           for m in methods}
     marks = sorted({n for n in (10, 20, 30, 60, 120) if n <= budget} | {budget})
     print(f"## Search quality (`bench/search_quality.py`, {', '.join(methods)})\n")
-    print(f"digits, one-epoch proxy, seeds 0-{seeds - 1}, budget {budget}, {how}. Best "
+    print(f"{dataset}, one-epoch proxy, seeds 0-{seeds - 1}, budget {budget}, {how}. Best "
           "validation accuracy within n candidates and the test accuracy of the run's best "
           "(median [IQR] over seeds).\n")
     head = " | ".join(f"best@{n}" for n in marks)

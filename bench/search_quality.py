@@ -8,15 +8,15 @@ all.
         [--final-epochs 1] [--final-seeds 1] [--dataset digits] [--json runs.json]
     .venv/bin/python bench/search_quality.py --load a.json b.json [--against tie]
 
-Each method runs `nasloop run --seed S --budget B` for S = 0..seeds-1 (the seed drives the
-agents, training and the split alike, so seed S is a pair across methods). Reported per
-method: the best validation accuracy found within 10, 20, 30, ... candidates (every
-candidate counts: seeds, duplicates, failures), median and IQR over seeds; the test
-accuracy of each run's best (`nasloop final --top 1 --epochs E --seeds S`, by default the
-same one-epoch recipe and the search's own training seed, scored on the test split the
-search never saw; with S > 1 the mean over S training seeds, the architecture's score
-rather than one lucky initialisation's); and against the default, paired wins/losses and
-a two-sided Wilcoxon signed-rank p over the seeds.
+Each method runs `nasloop run --seed S --budget B` for S = 0..seeds-1 (or from
+`--first-seed` on; the seed drives the agents, training and the split alike, so seed S is a pair
+across methods). Reported per method: the best validation accuracy found within 10, 20, 30,
+... candidates (every candidate counts: seeds, duplicates, failures), median and IQR over
+seeds; the test accuracy of each run's best (`nasloop final --top 1 --epochs E --seeds S`,
+by default the same one-epoch recipe and the search's own training seed, scored on the test
+split the search never saw; with S > 1 the mean over S training seeds, the architecture's
+score rather than one lucky initialisation's); and against the default (or `--against`),
+paired wins/losses and a two-sided Wilcoxon signed-rank p over the seeds both ran.
 
 Methods: default (greedy, heuristic agents, memory k = 5), k0 (the same with memory.k = 0),
 bandit (`[search] operator_credit = "bandit"`), tie (`[search] tie = 0.02`), map-elites,
@@ -120,6 +120,7 @@ def paired(a: list[float | None], b: list[float | None]) -> tuple[int, int, int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0, help="run seeds from this one on")
     ap.add_argument("--budget", type=int, default=30)
     ap.add_argument("--dataset", default="digits",
                     help="what every run searches on (`nasloop data list`)")
@@ -136,7 +137,6 @@ def main() -> None:
     if args.load:
         runs = [r for f in args.load for r in json.loads(f.read_text(encoding="utf-8"))]
         methods = list(dict.fromkeys(r["method"] for r in runs))
-        args.seeds = 1 + max(r["seed"] for r in runs)
         args.budget = max(len(r["scores"]) for r in runs)
         args.dataset = ", ".join(dict.fromkeys(r.get("dataset", "digits") for r in runs))
         how = f"{len(runs)} runs loaded from {', '.join(f.name for f in args.load)}"
@@ -148,7 +148,8 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix="search-quality-"))
         for m in methods:
             (work / f"{m}.toml").write_text(METHODS[m], encoding="utf-8")
-        todo = [(m, s) for s in range(args.seeds) for m in methods]
+        todo = [(m, s) for s in range(args.first_seed, args.first_seed + args.seeds)
+                for m in methods]
         t0 = time.perf_counter()
         runs = []
         with ThreadPoolExecutor(args.jobs) as pool:
@@ -160,23 +161,25 @@ def main() -> None:
                 if args.json:  # after every run, so a long benchmark stopped early keeps them
                     args.json.write_text(json.dumps(runs, indent=1), encoding="utf-8")
         how = f"{len(runs)} runs in {(time.perf_counter() - t0) / 60:.1f} min"
-    report(runs, methods, args.seeds, args.budget, args.against, how, args.dataset)
+    report(runs, methods, args.budget, args.against, how, args.dataset)
 
 
-def report(runs: list[dict], methods: list[str], seeds: int, budget: int, against: str,
-           how: str, dataset: str) -> None:
-    """The markdown table: best@n and test of best per method, pairs against `against`."""
+def report(runs: list[dict], methods: list[str], budget: int, against: str, how: str,
+           dataset: str) -> None:
+    """The markdown table: best@n and test of best per method, pairs (by seed) against
+    `against` over the seeds both ran."""
     by = {m: sorted((r for r in runs if r["method"] == m), key=lambda r: r["seed"])
           for m in methods}
+    seeds = sorted({r["seed"] for r in runs})
     marks = sorted({n for n in (10, 20, 30, 60, 120) if n <= budget} | {budget})
     print(f"## Search quality (`bench/search_quality.py`, {', '.join(methods)})\n")
-    print(f"{dataset}, one-epoch proxy, seeds 0-{seeds - 1}, budget {budget}, {how}. Best "
+    print(f"{dataset}, one-epoch proxy, seeds {seeds[0]}-{seeds[-1]}, budget {budget}, {how}. Best "
           "validation accuracy within n candidates and the test accuracy of the run's best "
           "(median [IQR] over seeds).\n")
     head = " | ".join(f"best@{n}" for n in marks)
     print(f"| method | {head} | test of best | vs {against} on test (W/L/T, p) |")
     print("|---|" + "---:|" * len(marks) + "---:|---|")
-    base = [r["test"] for r in by.get(against, [])]
+    base = {r["seed"]: r["test"] for r in by.get(against, [])}
     for m in methods:
         cells = []
         for n in marks:
@@ -186,10 +189,12 @@ def report(runs: list[dict], methods: list[str], seeds: int, budget: int, agains
         tests = [r["test"] for r in by[m]]
         have = [t for t in tests if t is not None]
         test_cell = f"{statistics.median(have):.3f} [{iqr(have)}]" if have else "-"
-        if m == against or not base or len(tests) != len(base):
+        both = [r["seed"] for r in by[m] if r["seed"] in base]
+        if m == against or not both:
             vs = "-"
         else:
-            w, loss, tie, p = paired(base, tests)
+            w, loss, tie, p = paired([base[s] for s in both],
+                                     [r["test"] for r in by[m] if r["seed"] in base])
             vs = f"{w}/{loss}/{tie}, p = {p:.3f}" if p is not None else f"{w}/{loss}/{tie}"
         print(f"| {m} | {' | '.join(cells)} | {test_cell} | {vs} |")
     print(f"\nW/L/T counts the seeds where {against}'s best scored higher / lower / the same "

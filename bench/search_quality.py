@@ -189,12 +189,11 @@ def report(runs: list[dict], methods: list[str], budget: int, against: str, how:
         tests = [r["test"] for r in by[m]]
         have = [t for t in tests if t is not None]
         test_cell = f"{statistics.median(have):.3f} [{iqr(have)}]" if have else "-"
-        both = [r["seed"] for r in by[m] if r["seed"] in base]
+        both = [r for r in by[m] if r["seed"] in base]  # the seeds `against` ran too
         if m == against or not both:
             vs = "-"
         else:
-            w, loss, tie, p = paired([base[s] for s in both],
-                                     [r["test"] for r in by[m] if r["seed"] in base])
+            w, loss, tie, p = paired([base[r["seed"]] for r in both], [r["test"] for r in both])
             vs = f"{w}/{loss}/{tie}, p = {p:.3f}" if p is not None else f"{w}/{loss}/{tie}"
         print(f"| {m} | {' | '.join(cells)} | {test_cell} | {vs} |")
     print(f"\nW/L/T counts the seeds where {against}'s best scored higher / lower / the same "

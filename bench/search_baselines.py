@@ -9,6 +9,14 @@ run is reproducible.
 - RandomWalk: the most recent trained candidate is the parent (whatever its score).
 - RandomChains: a chain of CHAIN edits starting from a seed drawn at random, each edit made
   to the previous one's child (its parent when the child did not train); then a new chain.
+
+And one search strategy (`[search] strategy = "search_baselines:FamilyRotation"`), an
+experiment kept so its measurement in bench/README can be rerun:
+
+- FamilyRotation: work from the best candidate of the best seed family, unless that family
+  has made STALE candidates since its best without beating it; then from the best of the
+  best family that has not stalled (all stalled: the best family's). For objectives to
+  maximise (accuracy).
 """
 
 from __future__ import annotations
@@ -19,8 +27,10 @@ from typing import Any
 
 from nasloop.agents.base import AgentCall, ImproveRequest, ImproveResult, Instruction
 from nasloop.agents.mutation.spec import MutationError
+from nasloop.strategy.population import family
 
 CHAIN = 5
+STALE = 4
 
 
 class _Uniform:
@@ -89,3 +99,23 @@ class RandomChains(_Uniform):
         while last.status != "ok" and last.parent_id is not None:  # continue from the last
             last = by_id[last.parent_id]  # trained link of this chain
         return last
+
+
+class FamilyRotation:
+    """Parents by seed family, moving on from a family that has stalled (see above)."""
+
+    def parents(self, archive: Any, step: int, seed: int) -> list[int]:
+        cands = archive.candidates()
+        by_id = {c.id: c for c in cands}
+        members: dict[int, list[Any]] = {}
+        for c in cands:
+            members.setdefault(family(c, by_id), []).append(c)
+        order = []
+        for group in members.values():
+            trained = [c for c in group if c.status == "ok" and c.score is not None]
+            if not trained:
+                continue
+            best = max(trained, key=lambda c: (c.score, c.id))
+            stalled = sum(c.step > best.step for c in group) >= STALE
+            order.append((stalled, -best.score, -best.id, best.id))
+        return [key[-1] for key in sorted(order)]

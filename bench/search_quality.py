@@ -21,9 +21,10 @@ paired wins/losses and a two-sided Wilcoxon signed-rank p over the seeds both ra
 Methods: default (greedy, heuristic agents, memory k = 5), k0 (the same with memory.k = 0),
 bandit (`[search] operator_credit = "bandit"`), tie (`[search] tie = 0.02`), map-elites,
 islands, pareto (`[search] strategy`), random-mutation, random-walk, random-chains
-(bench/search_baselines.py, improvers by import path), and reference: no search, the hand-written
-bench/reference_net.py as the run's only seed (budget 1), scored the same way: the line a
-search should clear.
+(bench/search_baselines.py, improvers by import path), family-rotation (the bandit with
+bench/search_baselines.py's FamilyRotation strategy), and reference: no search, the
+hand-written bench/reference_net.py as the run's only seed (budget 1), scored the same way:
+the line a search should clear.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ METHODS: dict[str, str] = {  # name -> config TOML
     "random-chains": '[agents]\nimprover = "python:search_baselines:RandomChains"\n',
     "bandit": '[search]\noperator_credit = "bandit"\n',
     "tie": '[search]\ntie = 0.02\n',
+    "family-rotation": ('[search]\nstrategy = "search_baselines:FamilyRotation"\n'
+                        'operator_credit = "bandit"\n'),
     "reference": f'[seeds]\nfiles = ["{BENCH / "reference_net.py"}"]\nbuiltin = false\n',
 }
 SINGLE = {"reference"}  # not a search: its one seed is the whole run

@@ -15,8 +15,8 @@ experiment kept so its measurement in bench/README can be rerun:
 
 - FamilyRotation: work from the best candidate of the best seed family, unless that family
   has made STALE candidates since its best without beating it; then from the best of the
-  best family that has not stalled (all stalled: the best family's). For objectives to
-  maximise (accuracy).
+  best family that has not stalled (all stalled: the best family's). Ranked by the run's
+  objective (`archive.objective()`), whichever its direction.
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ class FamilyRotation:
 
     def parents(self, archive: Any, step: int, seed: int) -> list[int]:
         cands = archive.candidates()
+        key = archive.objective().sort_key  # best first, whichever the direction
         by_id = {c.id: c for c in cands}
         members: dict[int, list[Any]] = {}
         for c in cands:
@@ -115,7 +116,7 @@ class FamilyRotation:
             trained = [c for c in group if c.status == "ok" and c.score is not None]
             if not trained:
                 continue
-            best = max(trained, key=lambda c: (c.score, c.id))
+            best = min(trained, key=lambda c: (key(c.score), -c.id))
             stalled = sum(c.step > best.step for c in group) >= STALE
-            order.append((stalled, -best.score, -best.id, best.id))
+            order.append((stalled, key(best.score), -best.id, best.id))
         return [key[-1] for key in sorted(order)]

@@ -5,7 +5,8 @@ all.
 
     PYTHONPATH=src .venv/bin/python bench/search_quality.py [--seeds 10] [--budget 30] \
         [--methods default,k0,random-mutation,random-walk,random-chains] [--jobs 2] \
-        [--final-epochs 1] [--final-seeds 1] [--dataset digits] [--json runs.json]
+        [--epochs 1] [--final-epochs 1] [--final-seeds 1] [--dataset digits] [--json runs.json] \
+        [--work DIR]
     .venv/bin/python bench/search_quality.py --load a.json b.json [--against tie]
 
 Each method runs `nasloop run --seed S --budget B` for S = 0..seeds-1 (or from
@@ -17,6 +18,10 @@ by default the same one-epoch recipe and the search's own training seed, scored 
 split the search never saw; with S > 1 the mean over S training seeds, the architecture's
 score rather than one lucky initialisation's); and against the default (or `--against`),
 paired wins/losses and a two-sided Wilcoxon signed-rank p over the seeds both ran.
+The runs stay in `--work` (a new temporary directory by default); a run already there is
+resumed (`nasloop resume`: a finished one is left as it is) rather than searched again, so
+a benchmark stopped early picks up where it was, and the finals of finished runs can be
+redone with other `--final-epochs` / `--final-seeds`.
 
 Methods: default (greedy, heuristic agents, memory k = 5), k0 (the same with memory.k = 0),
 bandit (`[search] operator_credit = "bandit"`), tie (`[search] tie = 0.02`), map-elites,
@@ -71,12 +76,17 @@ def one_run(method: str, seed: int, budget: int, work: Path, final: tuple[int, i
     """Run one search on `dataset` and its final (`final`: epochs, seeds; seeds 0 for none);
     the scores in step order and the best's test score (the mean over the final's seeds)."""
     from nasloop.memory.archive import Archive
+    from nasloop.rundir import RunDir
 
     out = work / f"{method}-{seed}"
     cfg = work / f"{method}.toml"
     t0 = time.perf_counter()
-    proc = nasloop("run", "--config", str(cfg), "--seed", str(seed), "--budget",
-                   str(1 if method in SINGLE else budget), "--dataset", dataset, "--out", str(out))
+    if RunDir(out).holds_run():  # from an earlier benchmark in this --work: finish it
+        proc = nasloop("resume", str(out))
+    else:
+        proc = nasloop("run", "--config", str(cfg), "--seed", str(seed), "--budget",
+                       str(1 if method in SINGLE else budget), "--dataset", dataset,
+                       "--out", str(out))
     if proc.returncode != 0:
         raise SystemExit(f"{method} seed {seed}: {proc.stderr.strip()[-1500:]}")
     archive = Archive(out / "archive.sqlite")
@@ -129,10 +139,15 @@ def main() -> None:
                     help="what every run searches on (`nasloop data list`)")
     ap.add_argument("--methods", default="default,k0,random-mutation,random-walk,random-chains")
     ap.add_argument("--jobs", type=int, default=2, help="runs at once")
+    ap.add_argument("--epochs", type=int, default=1,
+                    help="the proxy: epochs per candidate (`[train] epochs`), every method")
     ap.add_argument("--final-epochs", type=int, default=1, help="training epochs of the final")
     ap.add_argument("--final-seeds", type=int, default=1,
                     help="training seeds of the final, its test score their mean (0: no final)")
     ap.add_argument("--json", type=Path, help="also write every run's scores here")
+    ap.add_argument("--work", type=Path,
+                    help="where the runs live (default: a new temporary directory); runs "
+                    "already there are resumed, not searched again")
     ap.add_argument("--load", type=Path, nargs="+",
                     help="run nothing: report the runs these --json files hold (all methods)")
     ap.add_argument("--against", default="default", help="the method the pairs compare with")
@@ -148,9 +163,11 @@ def main() -> None:
         unknown = [m for m in methods if m not in METHODS]
         if unknown:
             raise SystemExit(f"unknown method {unknown[0]} (known: {', '.join(METHODS)})")
-        work = Path(tempfile.mkdtemp(prefix="search-quality-"))
+        work = args.work or Path(tempfile.mkdtemp(prefix="search-quality-"))
+        work.mkdir(parents=True, exist_ok=True)
+        proxy = f"[train]\nepochs = {args.epochs}\n" if args.epochs != 1 else ""
         for m in methods:
-            (work / f"{m}.toml").write_text(METHODS[m], encoding="utf-8")
+            (work / f"{m}.toml").write_text(METHODS[m] + proxy, encoding="utf-8")
         todo = [(m, s) for s in range(args.first_seed, args.first_seed + args.seeds)
                 for m in methods]
         t0 = time.perf_counter()
@@ -160,7 +177,8 @@ def main() -> None:
                                    (args.final_epochs, args.final_seeds), args.dataset)
                        for m, s in todo]
             for done in as_completed(futures):
-                runs.append(done.result())
+                runs.append({**done.result(), "epochs": args.epochs,
+                             "final": [args.final_epochs, args.final_seeds]})
                 if args.json:  # after every run, so a long benchmark stopped early keeps them
                     args.json.write_text(json.dumps(runs, indent=1), encoding="utf-8")
         how = f"{len(runs)} runs in {(time.perf_counter() - t0) / 60:.1f} min"
@@ -176,9 +194,12 @@ def report(runs: list[dict], methods: list[str], budget: int, against: str, how:
     seeds = sorted({r["seed"] for r in runs})
     marks = sorted({n for n in (10, 20, 30, 60, 120) if n <= budget} | {budget})
     print(f"## Search quality (`bench/search_quality.py`, {', '.join(methods)})\n")
-    print(f"{dataset}, one-epoch proxy, seeds {seeds[0]}-{seeds[-1]}, budget {budget}, {how}. Best "
-          "validation accuracy within n candidates and the test accuracy of the run's best "
-          "(median [IQR] over seeds).\n")
+    proxy = "/".join(str(e) for e in sorted({r.get("epochs", 1) for r in runs}))
+    finals = "; ".join(f"{e} epoch(s), {n} seed(s)" for e, n in
+                       sorted({tuple(r["final"]) for r in runs if "final" in r}))
+    print(f"{dataset}, {proxy}-epoch proxy, seeds {seeds[0]}-{seeds[-1]}, budget {budget}, {how}. "
+          "Best validation accuracy within n candidates and the test accuracy of the run's best"
+          f"{f' (final: {finals})' if finals else ''} (median [IQR] over seeds).\n")
     head = " | ".join(f"best@{n}" for n in marks)
     print(f"| method | {head} | test of best | vs {against} on test (W/L/T, p) |")
     print("|---|" + "---:|" * len(marks) + "---:|---|")

@@ -119,4 +119,4 @@ class FamilyRotation:
             best = min(trained, key=lambda c: (key(c.score), -c.id))
             stalled = sum(c.step > best.step for c in group) >= STALE
             order.append((stalled, key(best.score), -best.id, best.id))
-        return [key[-1] for key in sorted(order)]
+        return [entry[-1] for entry in sorted(order)]

@@ -75,7 +75,7 @@ def one_run(method: str, seed: int, budget: int, work: Path, final: tuple[int, i
             dataset: str) -> dict:
     """Run one search on `dataset` and its final (`final`: epochs, seeds; seeds 0 for none);
     the scores in step order and the best's test score (the mean over the final's seeds)."""
-    from nasloop.memory.archive import Archive
+    from nasloop.inspect.rundir import RunView
     from nasloop.rundir import RunDir
 
     out = work / f"{method}-{seed}"
@@ -89,12 +89,10 @@ def one_run(method: str, seed: int, budget: int, work: Path, final: tuple[int, i
                        "--out", str(out))
     if proc.returncode != 0:
         raise SystemExit(f"{method} seed {seed}: {proc.stderr.strip()[-1500:]}")
-    archive = Archive(out / "archive.sqlite")
-    try:
+    with RunView(out) as view:  # the run's own config: a resumed run keeps the one it began with
         scores = [c.score if c.status == "ok" else None
-                  for c in sorted(archive.candidates(), key=lambda c: c.step)]
-    finally:
-        archive.close()
+                  for c in sorted(view.candidates(), key=lambda c: c.step)]
+        epochs = view.config().get("train", {}).get("epochs", 1)
     test, fin = None, None
     if final[1] > 0:
         fin = nasloop("final", str(out), "--top", "1", "--epochs", str(final[0]), "--seeds",
@@ -103,7 +101,7 @@ def one_run(method: str, seed: int, budget: int, work: Path, final: tuple[int, i
         rows = json.loads(fin.stdout)["rows"]
         test = rows[0]["mean"] if rows else None
     return {"method": method, "seed": seed, "dataset": dataset, "scores": scores, "test": test,
-            "wall_s": time.perf_counter() - t0}
+            "epochs": epochs, "final": list(final), "wall_s": time.perf_counter() - t0}
 
 
 def best_within(scores: list[float | None], n: int) -> float | None:
@@ -177,8 +175,7 @@ def main() -> None:
                                    (args.final_epochs, args.final_seeds), args.dataset)
                        for m, s in todo]
             for done in as_completed(futures):
-                runs.append({**done.result(), "epochs": args.epochs,
-                             "final": [args.final_epochs, args.final_seeds]})
+                runs.append(done.result())
                 if args.json:  # after every run, so a long benchmark stopped early keeps them
                     args.json.write_text(json.dumps(runs, indent=1), encoding="utf-8")
         how = f"{len(runs)} runs in {(time.perf_counter() - t0) / 60:.1f} min"

@@ -19,9 +19,10 @@ split the search never saw; with S > 1 the mean over S training seeds, the archi
 score rather than one lucky initialisation's); and against the default (or `--against`),
 paired wins/losses and a two-sided Wilcoxon signed-rank p over the seeds both ran.
 The runs stay in `--work` (a new temporary directory by default); a run already there is
-resumed (`nasloop resume`: a finished one is left as it is) rather than searched again, so
-a benchmark stopped early picks up where it was, and the finals of finished runs can be
-redone with other `--final-epochs` / `--final-seeds`.
+resumed (`nasloop resume`: a finished one is left as it is, or grown to `--budget` if that
+is larger than its own) rather than searched again, so a benchmark stopped early picks up
+where it was, the finals of finished runs can be redone with other `--final-epochs` /
+`--final-seeds`, and runs of budget 30 can be carried on to 120.
 
 Methods: default (greedy, heuristic agents, memory k = 5), k0 (the same with memory.k = 0),
 bandit (`[search] operator_credit = "bandit"`), tie (`[search] tie = 0.02`), map-elites,
@@ -81,8 +82,11 @@ def one_run(method: str, seed: int, budget: int, work: Path, final: tuple[int, i
     out = work / f"{method}-{seed}"
     cfg = work / f"{method}.toml"
     t0 = time.perf_counter()
-    if RunDir(out).holds_run():  # from an earlier benchmark in this --work: finish it
-        proc = nasloop("resume", str(out))
+    if RunDir(out).holds_run():  # from an earlier benchmark in this --work: finish it,
+        with RunView(out) as view:  # grown to this budget if it was run with a smaller one
+            had = view.config().get("run", {}).get("budget", budget)
+        grow = ["--budget", str(budget)] if budget > had and method not in SINGLE else []
+        proc = nasloop("resume", str(out), *grow)
     else:
         proc = nasloop("run", "--config", str(cfg), "--seed", str(seed), "--budget",
                        str(1 if method in SINGLE else budget), "--dataset", dataset,
@@ -145,7 +149,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write every run's scores here")
     ap.add_argument("--work", type=Path,
                     help="where the runs live (default: a new temporary directory); runs "
-                    "already there are resumed, not searched again")
+                    "already there are resumed (grown to --budget), not searched again")
     ap.add_argument("--load", type=Path, nargs="+",
                     help="run nothing: report the runs these --json files hold (all methods)")
     ap.add_argument("--against", default="default", help="the method the pairs compare with")
